@@ -1,0 +1,223 @@
+//! The client's connection to the server: the main thread sends requests and waits for
+//! their responses; one reader thread prints everything that arrives the moment it
+//! arrives (events and response lines), receives download frames, and hands each response
+//! to the main thread once its lines are printed, so a script sees output in order.
+
+use super::output::Printer;
+use super::private::PrivateChat;
+use crate::protocol::{self, Command, Event, Request, Response, ServerMsg, Then, MAX_CHUNK};
+use crate::transfer::Receiver as UdpReceiver;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What the reader thread shares with the main thread.
+#[derive(Default)]
+pub struct Shared {
+    /// Users whose private-chat request awaits our answer (the next typed line).
+    pub consent: Mutex<VecDeque<String>>,
+    /// Where the next download goes.
+    pub download: Mutex<Option<PathBuf>>,
+    /// Set when we are leaving on purpose, so a closed connection is not an error.
+    pub leaving: AtomicBool,
+    /// The terminal is in use by the line editor (restore it before exiting).
+    pub interactive: AtomicBool,
+}
+
+/// The main thread's end of the connection.
+pub struct Link {
+    w: BufWriter<TcpStream>,
+    next_id: u64,
+    responses: Receiver<Response>,
+    pub shared: Arc<Shared>,
+}
+
+/// The reader thread's tools.
+pub struct Ctx {
+    pub printer: Printer,
+    pub chat: PrivateChat,
+    pub udp: Arc<UdpReceiver>,
+    pub shared: Arc<Shared>,
+}
+
+impl Link {
+    /// Starts the reader thread on a clone of `stream`.
+    pub fn start(stream: TcpStream, ctx: Ctx) -> io::Result<Link> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = ctx.shared.clone();
+        let read_half = stream.try_clone()?;
+        std::thread::Builder::new()
+            .name("server-reader".into())
+            .spawn(move || read_loop(read_half, ctx, tx))?;
+        Ok(Link {
+            w: BufWriter::new(stream),
+            next_id: 1,
+            responses: rx,
+            shared,
+        })
+    }
+
+    /// Sends a request; returns its id.
+    pub fn send(&mut self, cmd: Command) -> io::Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.w.write_all(&protocol::encode(&Request { id, cmd }))?;
+        self.w.flush()?;
+        Ok(id)
+    }
+
+    /// Waits for the response to request `id`. `None` if the connection is gone.
+    pub fn wait(&self, id: u64) -> Option<Response> {
+        loop {
+            let r = self.responses.recv().ok()?;
+            if r.re == id {
+                return Some(r);
+            }
+        }
+    }
+
+    /// Sends and waits.
+    pub fn call(&mut self, cmd: Command) -> Option<Response> {
+        let id = self.send(cmd).ok()?;
+        self.wait(id)
+    }
+
+    /// Streams a file as binary frames (an upload the server has accepted).
+    pub fn send_file_frames(&mut self, file: &mut File) -> io::Result<()> {
+        let mut buf = vec![0u8; MAX_CHUNK];
+        loop {
+            let n = file.read(&mut buf)?;
+            protocol::write_frame(&mut self.w, &buf[..n])?;
+            if n == 0 {
+                return self.w.flush();
+            }
+        }
+    }
+
+    pub fn leave(&self) {
+        self.shared.leaving.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Exits the process from a background thread (the main thread may be blocked reading the
+/// terminal or stdin), restoring the terminal first if the line editor had it.
+pub fn exit_now(shared: &Shared, code: i32) -> ! {
+    if shared.interactive.load(Ordering::SeqCst) {
+        let _ = std::process::Command::new("stty").arg("sane").status();
+    }
+    let _ = io::stdout().flush();
+    std::process::exit(code)
+}
+
+fn read_loop(stream: TcpStream, ctx: Ctx, tx: Sender<Response>) {
+    let mut r = BufReader::with_capacity(64 * 1024, stream);
+    let mut buf = Vec::new();
+    loop {
+        match protocol::read_msg::<_, ServerMsg>(&mut r, &mut buf) {
+            Ok(ServerMsg::Event(ev)) => on_event(&ctx, ev),
+            Ok(ServerMsg::Response(resp)) => {
+                if let Then::Exit { .. } = resp.then {
+                    ctx.shared.leaving.store(true, Ordering::SeqCst);
+                }
+                ctx.printer.lines(&resp.lines);
+                if let Then::ReceiveData { size } = resp.then {
+                    receive_download(&ctx, &mut r, size);
+                }
+                if tx.send(resp).is_err() {
+                    return;
+                }
+            }
+            Ok(ServerMsg::Bin { bin }) => {
+                if protocol::read_frame_body(&mut r, bin, &mut buf).is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    if !ctx.shared.leaving.load(Ordering::SeqCst) {
+        ctx.printer.line("Error. Lost the connection to the server");
+        ctx.chat.shutdown();
+        exit_now(&ctx.shared, 1);
+    }
+}
+
+fn on_event(ctx: &Ctx, ev: Event) {
+    match ev {
+        Event::Text { text } => ctx.printer.line(&text),
+        Event::Bye { text, code } => {
+            ctx.shared.leaving.store(true, Ordering::SeqCst);
+            ctx.printer.line(&text);
+            ctx.chat.shutdown();
+            exit_now(&ctx.shared, code);
+        }
+        Event::Error { text } => ctx.printer.line(&text),
+        Event::PrivateRequest { from } => {
+            ctx.shared.consent.lock().push_back(from.clone());
+            ctx.printer.prompt(&format!(
+                "{from} would like to private message, enter y or n: "
+            ));
+        }
+        Event::PrivateAccepted { user, addr, token } => {
+            ctx.printer
+                .line(&format!("{user} accepts private messaging"));
+            ctx.chat.connect(&user, &addr, &token);
+        }
+        Event::PrivateDeclined { user } => ctx
+            .printer
+            .line(&format!("{user} declines private messaging")),
+        Event::UdpIncoming { from, file, token } => ctx.udp.expect(&token, &from, &file),
+    }
+}
+
+/// Receives a download's frames into a temporary file, renamed only when complete.
+fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) {
+    let Some(path) = ctx.shared.download.lock().take() else {
+        return;
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
+    match receive_frames(r, &tmp, size).and_then(|()| std::fs::rename(&tmp, &path)) {
+        Ok(()) => ctx.printer.line(&format!("{name} successfully downloaded")),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            ctx.printer
+                .line(&format!("Error. Download of {name} failed: {e}"));
+        }
+    }
+}
+
+fn receive_frames<R: io::BufRead>(r: &mut R, tmp: &PathBuf, size: u64) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(256 * 1024, File::create(tmp)?);
+    let mut buf = Vec::with_capacity(MAX_CHUNK);
+    let mut got = 0u64;
+    loop {
+        let msg: ServerMsg =
+            protocol::read_msg(r, &mut buf).map_err(|e| io::Error::other(e.to_string()))?;
+        let ServerMsg::Bin { bin } = msg else {
+            return Err(io::Error::other("the server interrupted the download"));
+        };
+        if bin == 0 {
+            break;
+        }
+        protocol::read_frame_body(r, bin, &mut buf)?;
+        out.write_all(&buf)?;
+        got += bin as u64;
+    }
+    out.flush()?;
+    if got != size {
+        return Err(io::Error::other(format!(
+            "expected {size} bytes, got {got}"
+        )));
+    }
+    out.get_ref().sync_all()
+}

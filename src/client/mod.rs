@@ -1,0 +1,417 @@
+//! The terminal client: connect, log in, then read commands until the user leaves.
+//!
+//! The main thread reads input (a line editor with history on a terminal, plain lines
+//! from a script or pipe), parses it (`commands`), and sends requests over the [`Link`];
+//! the link's reader thread prints whatever arrives. Private chat runs peer to peer
+//! (`private`), file uploads to peers over UDP (`crate::transfer`), in threads of their own.
+
+pub mod commands;
+mod input;
+pub mod link;
+pub mod output;
+pub mod private;
+
+use crate::protocol::{Command, Response, Then};
+use crate::text;
+use crate::transfer::{self, LossConfig, RecvEvent};
+use commands::Input;
+use input::LineSource;
+use link::{Ctx, Link, Shared};
+use output::Printer;
+use private::PrivateChat;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The client's command line: `chinwag [SERVER_IP] SERVER_PORT [UDP_PORT]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    pub udp_port: u16,
+}
+
+pub const CLIENT_USAGE: &str = "Usage: chinwag [SERVER_IP] SERVER_PORT [UDP_PORT]";
+
+/// Parses the arguments after the program name.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let num = |s: &str, what: &str| {
+        s.parse::<u16>().map_err(|_| {
+            format!("Error. Invalid {what} {s}: expected a number from 0 to 65535. {CLIENT_USAGE}")
+        })
+    };
+    let (host, p, udp) = match args {
+        [p] => ("127.0.0.1".to_string(), p, None),
+        [a, b] if a.parse::<u16>().is_ok() => ("127.0.0.1".to_string(), a, Some(b)),
+        [h, p] => (h.clone(), p, None),
+        [h, p, u] => (h.clone(), p, Some(u)),
+        _ => return Err(CLIENT_USAGE.to_string()),
+    };
+    let port = num(p, "server port")?;
+    if port == 0 {
+        return Err(format!("Error. Invalid server port 0. {CLIENT_USAGE}"));
+    }
+    let udp_port = match udp {
+        Some(u) => num(u, "UDP port")?,
+        None => 0,
+    };
+    Ok(Options {
+        host,
+        port,
+        udp_port,
+    })
+}
+
+fn connect(opts: &Options) -> Result<TcpStream, String> {
+    let target = format!("{}:{}", opts.host, opts.port);
+    let fail = |e: &dyn std::fmt::Display| format!("Error. Cannot connect to {target}: {e}");
+    let addrs: Vec<SocketAddr> = target.to_socket_addrs().map_err(|e| fail(&e))?.collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => fail(&e),
+        None => fail(&"no address"),
+    })
+}
+
+/// Runs the client to the end; returns the exit code.
+pub fn run(opts: Options) -> i32 {
+    match start(opts) {
+        Ok(code) => code,
+        Err(line) => {
+            println!("{line}");
+            1
+        }
+    }
+}
+
+fn start(opts: Options) -> Result<i32, String> {
+    let stream = connect(&opts)?;
+    let _ = stream.set_nodelay(true);
+    let printer = Printer::plain();
+    let mut lines = LineSource::new(&printer);
+    let chat = PrivateChat::start(printer.clone())
+        .map_err(|e| format!("Error. Cannot listen for private messaging: {e}"))?;
+    let cwd = std::env::current_dir().map_err(|e| format!("Error. No working directory: {e}"))?;
+    let (udp_tx, udp_rx) = crossbeam_channel::unbounded();
+    let udp_addr = SocketAddr::from(([0, 0, 0, 0], opts.udp_port));
+    let udp =
+        transfer::Receiver::bind(udp_addr, cwd, LossConfig::from_env(), udp_tx).map_err(|e| {
+            format!(
+                "Error. Cannot receive files on UDP port {}: {e}",
+                opts.udp_port
+            )
+        })?;
+    let udp = Arc::new(udp);
+    let shared = Arc::new(Shared::default());
+    shared
+        .interactive
+        .store(lines.is_terminal(), Ordering::SeqCst);
+    report_udp_events(printer.clone(), udp_rx);
+    let ctx = Ctx {
+        printer: printer.clone(),
+        chat: chat.clone(),
+        udp: udp.clone(),
+        shared,
+    };
+    let link = Link::start(stream, ctx).map_err(|e| format!("Error. {e}"))?;
+    let mut client = Client {
+        link,
+        chat,
+        printer,
+        udp,
+    };
+    let code = client.login(&mut lines).unwrap_or(1);
+    let code = if code == 0 {
+        client.serve(&mut lines)
+    } else {
+        code
+    };
+    client.chat.shutdown();
+    Ok(code)
+}
+
+/// Prints what the UDP receiver reports, until it shuts down.
+fn report_udp_events(printer: Printer, rx: crossbeam_channel::Receiver<RecvEvent>) {
+    let _ = std::thread::Builder::new()
+        .name("udp-events".into())
+        .spawn(move || {
+            for ev in rx {
+                match ev {
+                    RecvEvent::Received { from, file, .. } => {
+                        printer.line(&format!("Received {file} from {from}"))
+                    }
+                    RecvEvent::Failed { from, file, reason } => printer.line(&format!(
+                        "Error. Receiving {file} from {from} failed: {reason}"
+                    )),
+                }
+            }
+        });
+}
+
+struct Client {
+    link: Link,
+    chat: PrivateChat,
+    printer: Printer,
+    udp: Arc<transfer::Receiver>,
+}
+
+impl Client {
+    /// The login dialogue; Some(0) once logged in, Some(code) to exit, None if the
+    /// connection or the input ended.
+    fn login(&mut self, lines: &mut LineSource) -> Option<i32> {
+        let hello = Command::Hello {
+            udp_port: self.udp.local_port(),
+            p2p_port: self.chat.port(),
+        };
+        let mut resp = self.link.call(hello)?;
+        let mut user = String::new();
+        loop {
+            let cmd = match resp.then {
+                Then::AskUsername => {
+                    user = lines.read_secret_or_line(text::PROMPT_USERNAME, false)?;
+                    Command::Username { name: user.clone() }
+                }
+                Then::AskPassword => Command::Password {
+                    password: lines.read_secret_or_line(text::PROMPT_PASSWORD, true)?,
+                },
+                Then::AskNewPassword => Command::NewPassword {
+                    password: lines.read_secret_or_line(text::PROMPT_NEW_PASSWORD, true)?,
+                },
+                Then::LoggedIn => {
+                    self.chat.set_me(&user);
+                    return Some(0);
+                }
+                Then::Exit { code } => return Some(code),
+                _ => return Some(1),
+            };
+            resp = self.link.call(cmd)?;
+        }
+    }
+
+    /// The command loop; returns the exit code.
+    fn serve(&mut self, lines: &mut LineSource) -> i32 {
+        loop {
+            let Some(line) = lines.read_command() else {
+                // End of input: log out cleanly.
+                let how = crate::protocol::Farewell::Logout;
+                let resp = self.link.call(Command::Logout { how });
+                return self.finish(resp);
+            };
+            if self.answer_consent(&line) {
+                continue;
+            }
+            let input = match commands::parse(&line) {
+                Ok(i) => i,
+                Err(e) => {
+                    self.printer.line(&e);
+                    continue;
+                }
+            };
+            if let Some(code) = self.execute(input) {
+                return code;
+            }
+        }
+    }
+
+    /// If someone asked for private messaging, this line is the answer.
+    fn answer_consent(&mut self, line: &str) -> bool {
+        let Some(from) = self.link.shared.consent.lock().front().cloned() else {
+            return false;
+        };
+        let accept = match line.trim() {
+            "y" | "Y" | "yes" => true,
+            "n" | "N" | "no" => false,
+            _ => {
+                self.printer.prompt(&format!(
+                    "{from} would like to private message, enter y or n: "
+                ));
+                return true;
+            }
+        };
+        self.link.shared.consent.lock().pop_front();
+        let cmd = Command::PrivateAnswer {
+            from: from.clone(),
+            accept,
+        };
+        if let Some(Response {
+            then: Then::AwaitPeer { token },
+            ..
+        }) = self.link.call(cmd)
+        {
+            self.chat.expect(&from, &token);
+        }
+        true
+    }
+
+    /// Runs one parsed command; Some(code) when the client should exit.
+    fn execute(&mut self, input: Input) -> Option<i32> {
+        match input {
+            Input::Nothing => None,
+            Input::Help => {
+                self.printer.lines(&commands::help());
+                None
+            }
+            Input::Private { user, text } => {
+                match self.chat.send(&user, &text) {
+                    Ok(()) => {
+                        let _ = self.link.send(Command::Activity);
+                    }
+                    Err(e) => self.printer.line(&e),
+                }
+                None
+            }
+            Input::StopPrivate { user } => {
+                if let Err(e) = self.chat.stop(&user) {
+                    self.printer.line(&e);
+                }
+                None
+            }
+            Input::Server(cmd) => self.server_command(cmd),
+        }
+    }
+
+    fn server_command(&mut self, cmd: Command) -> Option<i32> {
+        let resp = match cmd {
+            Command::Upd { title, file, .. } => return self.upload(title, file),
+            Command::Dwn { title, file } => return self.download(title, file),
+            Command::Udp { user, file } => {
+                let path = local_file(&self.printer, &file)?;
+                let resp = self.link.call(Command::Udp {
+                    user: user.clone(),
+                    file: file.clone(),
+                });
+                if let Some(Response {
+                    then: Then::UdpSend { addr, token },
+                    ..
+                }) = &resp
+                {
+                    self.udp_upload(user, file, path, addr.clone(), token.clone());
+                }
+                resp
+            }
+            cmd => self.link.call(cmd),
+        };
+        self.finish_or_continue(resp)
+    }
+
+    fn finish_or_continue(&mut self, resp: Option<Response>) -> Option<i32> {
+        match resp {
+            None => Some(self.finish(None)),
+            Some(Response {
+                then: Then::Exit { code },
+                ..
+            }) => {
+                self.link.leave();
+                Some(code)
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn finish(&mut self, resp: Option<Response>) -> i32 {
+        self.link.leave();
+        match resp {
+            Some(Response {
+                then: Then::Exit { code },
+                ..
+            }) => code,
+            _ => 1,
+        }
+    }
+
+    /// `UPD TITLE FILE`: local checks, then the frames once the server agrees.
+    fn upload(&mut self, title: String, file: String) -> Option<i32> {
+        let path = local_file(&self.printer, &file)?;
+        let Ok(mut f) = std::fs::File::open(&path) else {
+            self.printer.line(&text::does_not_exist(&file));
+            return None;
+        };
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let id = self.link.send(Command::Upd { title, file, size }).ok()?;
+        let resp = self.link.wait(id);
+        if let Some(Response {
+            then: Then::SendData,
+            ..
+        }) = resp
+        {
+            if let Err(e) = self.link.send_file_frames(&mut f) {
+                self.printer.line(&format!("Error. Upload failed: {e}"));
+                return Some(self.finish(None));
+            }
+            return self.finish_or_continue(self.link.wait(id));
+        }
+        self.finish_or_continue(resp)
+    }
+
+    /// `DWN TITLE FILE`: refuses to overwrite a local file; the reader thread saves it.
+    fn download(&mut self, title: String, file: String) -> Option<i32> {
+        if !crate::names::valid_name(&file) {
+            self.printer.line(&text::invalid_file_name(&file));
+            return None;
+        }
+        let path = PathBuf::from(&file);
+        if path.exists() {
+            self.printer
+                .line(&format!("Error. {file} already exists locally"));
+            return None;
+        }
+        *self.link.shared.download.lock() = Some(path);
+        let resp = self.link.call(Command::Dwn { title, file });
+        self.link.shared.download.lock().take();
+        self.finish_or_continue(resp)
+    }
+
+    /// Sends a file to a peer over UDP in the background.
+    fn udp_upload(&self, user: String, file: String, path: PathBuf, addr: String, token: String) {
+        let printer = self.printer.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("udp-upload-{file}"))
+            .spawn(move || {
+                let res = addr
+                    .parse::<SocketAddr>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| {
+                        transfer::send_file(
+                            a,
+                            &token,
+                            &path,
+                            &LossConfig::from_env(),
+                            &mut |_, _| {},
+                        )
+                        .map_err(|e| e.to_string())
+                    });
+                match res {
+                    Ok(_) => printer.line(&format!("{file} has been uploaded")),
+                    Err(e) => {
+                        printer.line(&format!("Error. Upload of {file} to {user} failed: {e}"))
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            self.printer
+                .line(&format!("Error. Cannot start the upload: {e}"));
+        }
+    }
+}
+
+/// A file in the working directory named by a safe one-word name, or the error printed.
+fn local_file(printer: &Printer, file: &str) -> Option<PathBuf> {
+    if !crate::names::valid_name(file) {
+        printer.line(&text::invalid_file_name(file));
+        return None;
+    }
+    let path = Path::new(file);
+    if !path.is_file() {
+        printer.line(&text::does_not_exist(file));
+        return None;
+    }
+    Some(path.to_path_buf())
+}

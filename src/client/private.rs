@@ -1,0 +1,638 @@
+//! Peer-to-peer private chat: this file owns the client's direct TCP sessions with other
+//! clients (`startprivate` / `private` / `stopprivate`). The server only brokers a session
+//! (it hands the accepting side a one-time token and the requesting side the accepter's
+//! address and the same token); every private message then travels straight between the
+//! two clients, so the server never sees it and blocking on the server does not end it.
+//!
+//! Wire format: JSON lines of at most 64 KiB. The connecting side sends
+//! `{"t":"hello","from":..,"token":..}`; the accepting side answers `{"t":"welcome"}` once the
+//! token (registered with [`PrivateChat::expect`] for exactly that user, single use) checks
+//! out, or closes the connection. Then either side sends `{"t":"msg","text":..}`,
+//! `{"t":"stop"}` (stopprivate) or `{"t":"bye"}` (logged out). One listener thread (nonblocking
+//! accept polled against a stop flag) and one reader thread per session.
+
+use crate::client::output::Printer;
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Longest accepted wire line, newline included.
+const MAX_LINE: u64 = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an incoming hello waits for its token to be registered by `expect`.
+const TOKEN_WAIT: Duration = Duration::from_secs(3);
+/// Read timeout while waiting for hello / welcome (covers `TOKEN_WAIT`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(6);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const JOIN_WAIT: Duration = Duration::from_secs(2);
+const ACCEPT_POLL: Duration = Duration::from_millis(50);
+/// Tokens never presented are forgotten after this long.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Serialize, Deserialize, Debug)]
+#[serde(tag = "t", rename_all = "lowercase")]
+enum Wire {
+    Hello { from: String, token: String },
+    Welcome,
+    Msg { text: String },
+    Stop,
+    Bye,
+}
+
+/// Handle on this client's private-chat listener and sessions; clones share everything.
+#[derive(Clone)]
+pub struct PrivateChat(Arc<Inner>);
+
+struct Inner {
+    printer: Printer,
+    sink: Option<Sender<String>>,
+    me: Mutex<String>,
+    port: u16,
+    stopping: AtomicBool,
+    next_id: AtomicU64,
+    state: Mutex<State>,
+    token_added: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<String, Arc<Session>>,
+    /// token -> (user allowed to present it, when registered)
+    expected: HashMap<String, (String, Instant)>,
+    /// Users whose session ended because they left (for the "no longer available" error).
+    gone: HashSet<String>,
+}
+
+struct Session {
+    id: u64,
+    stream: TcpStream,
+    write_lock: Mutex<()>,
+}
+
+/// How a session's reader loop ended.
+enum End {
+    Stopped,
+    LoggedOut,
+}
+
+impl Session {
+    fn write(&self, w: &Wire) -> io::Result<()> {
+        let _g = self.write_lock.lock();
+        write_wire(&self.stream, w)
+    }
+
+    fn close(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn write_wire(mut stream: &TcpStream, w: &Wire) -> io::Result<()> {
+    let mut line = serde_json::to_vec(w)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+/// Reads one line; `Ok(None)` at end of stream, an error for garbage or an overlong line.
+fn read_wire(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Wire>> {
+    let mut buf = Vec::new();
+    if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err(invalid("overlong or truncated line"));
+    }
+    Ok(Some(serde_json::from_slice(&buf)?))
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(ErrorKind::InvalidData, what.to_string())
+}
+
+fn unavailable(user: &str) -> String {
+    format!("Error. {user} is no longer available for private messaging")
+}
+
+impl PrivateChat {
+    /// Binds a TCP listener on 0.0.0.0:0 and starts its accept thread. Call [`set_me`]
+    /// after login; the port is needed before (it is sent to the server at hello).
+    ///
+    /// [`set_me`]: PrivateChat::set_me
+    pub fn start(printer: Printer) -> io::Result<PrivateChat> {
+        PrivateChat::start_with_sink(printer, None)
+    }
+
+    /// Like [`start`](PrivateChat::start), and every line printed is also sent to `sink`
+    /// (used by tests to see what the user would see).
+    pub fn start_with_sink(printer: Printer, sink: Option<Sender<String>>) -> io::Result<Self> {
+        let listener = TcpListener::bind(("0.0.0.0", 0))?;
+        listener.set_nonblocking(true)?;
+        let inner = Arc::new(Inner {
+            printer,
+            sink,
+            me: Mutex::new(String::new()),
+            port: listener.local_addr()?.port(),
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            state: Mutex::new(State::default()),
+            token_added: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+        });
+        let me = Arc::clone(&inner);
+        inner.spawn("private-listen", move || me.accept_loop(listener))?;
+        Ok(PrivateChat(inner))
+    }
+
+    /// Sets our username (presented in hello when we connect to a peer).
+    pub fn set_me(&self, me: &str) {
+        *self.0.me.lock() = me.to_string();
+    }
+
+    /// The port our private-chat listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.0.port
+    }
+
+    /// We accepted `from`'s request: expect `from` to connect presenting `token` (single
+    /// use). A hello that arrives first waits up to 3 s for this call.
+    pub fn expect(&self, from: &str, token: &str) {
+        let mut st = self.0.state.lock();
+        st.expected.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
+        st.expected
+            .insert(token.to_string(), (from.to_string(), Instant::now()));
+        self.0.token_added.notify_all();
+    }
+
+    /// `user` accepted our request: connects to `addr` and presents `token` on a
+    /// background thread, then prints whether the session started.
+    pub fn connect(&self, user: &str, addr: &str, token: &str) {
+        let (inner, user) = (Arc::clone(&self.0), user.to_string());
+        let (addr, token) = (addr.to_string(), token.to_string());
+        if let Err(e) = self.0.spawn("private-out", move || {
+            inner.run_outgoing(&user, &addr, &token)
+        }) {
+            log::warn!("private chat: cannot start connect thread: {e}");
+        }
+    }
+
+    /// Sends `text` to `user`; `Err` holds the error line to show.
+    pub fn send(&self, user: &str, text: &str) -> Result<(), String> {
+        let session = self.0.session(user)?;
+        let msg = Wire::Msg {
+            text: text.to_string(),
+        };
+        if let Err(e) = session.write(&msg) {
+            log::debug!("private chat: write to {user} failed: {e}");
+            session.close();
+            self.0.end(user, session.id, End::LoggedOut);
+            return Err(unavailable(user));
+        }
+        Ok(())
+    }
+
+    /// Stops the session with `user`: tells the peer, closes, prints the confirmation.
+    pub fn stop(&self, user: &str) -> Result<(), String> {
+        let session = self.0.state.lock().sessions.remove(user);
+        let session =
+            session.ok_or_else(|| format!("Error. No private messaging session with {user}"))?;
+        let _ = session.write(&Wire::Stop);
+        session.close();
+        self.0.say(format!("Private messaging with {user} stopped"));
+        Ok(())
+    }
+
+    /// Is there a session with `user`?
+    pub fn has_session(&self, user: &str) -> bool {
+        self.0.state.lock().sessions.contains_key(user)
+    }
+
+    /// Logout / timeout / exit: tells every peer we logged out, closes everything, stops
+    /// the listener and joins the threads (waiting at most about 2 s). Idempotent.
+    pub fn shutdown(&self) {
+        let sessions: Vec<Arc<Session>> = {
+            let mut st = self.0.state.lock();
+            self.0.stopping.store(true, Ordering::SeqCst);
+            st.expected.clear();
+            st.sessions.drain().map(|(_, s)| s).collect()
+        };
+        self.0.token_added.notify_all();
+        for s in sessions {
+            let _ = s.write(&Wire::Bye);
+            s.close();
+        }
+        self.0.join_all();
+    }
+}
+
+impl Inner {
+    fn say(&self, line: String) {
+        self.printer.line(&line);
+        if let Some(sink) = &self.sink {
+            let _ = sink.send(line);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn spawn(&self, name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let handle = thread::Builder::new().name(name.to_string()).spawn(f)?;
+        let mut threads = self.threads.lock();
+        threads.retain(|h| !h.is_finished());
+        threads.push(handle);
+        Ok(())
+    }
+
+    /// Joins the threads, waiting at most `JOIN_WAIT`; stragglers are left detached.
+    fn join_all(&self) {
+        let deadline = Instant::now() + JOIN_WAIT;
+        let threads = std::mem::take(&mut *self.threads.lock());
+        while Instant::now() < deadline && threads.iter().any(|h| !h.is_finished()) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let (done, left): (Vec<_>, Vec<_>) = threads.into_iter().partition(|h| h.is_finished());
+        if !left.is_empty() {
+            log::debug!("private chat: {} threads left running", left.len());
+        }
+        done.into_iter().for_each(|h| drop(h.join()));
+    }
+
+    fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        while !self.stopping() {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    log::debug!("private chat: connection from {peer}");
+                    let me = Arc::clone(&self);
+                    if let Err(e) = self.spawn("private-in", move || me.run_incoming(stream)) {
+                        log::warn!("private chat: cannot start reader thread: {e}");
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
+                Err(e) => {
+                    log::warn!("private chat: accept failed: {e}");
+                    thread::sleep(ACCEPT_POLL);
+                }
+            }
+        }
+    }
+
+    fn run_incoming(&self, stream: TcpStream) {
+        let (from, reader) = match self.handshake_in(&stream) {
+            Ok(ok) => ok,
+            Err(e) => return log::debug!("private chat: refused connection: {e}"),
+        };
+        let Some(session) = self.register(&from, stream) else {
+            return;
+        };
+        if let Err(e) = session.write(&Wire::Welcome) {
+            log::debug!("private chat: welcome to {from} failed: {e}");
+        }
+        self.read_loop(&from, &session, reader);
+    }
+
+    fn handshake_in(&self, stream: &TcpStream) -> io::Result<(String, BufReader<TcpStream>)> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let Some(Wire::Hello { from, token }) = read_wire(&mut reader)? else {
+            return Err(invalid("expected hello"));
+        };
+        if !self.claim_token(&from, &token) {
+            return Err(invalid(&format!("bad or unknown token from {from:?}")));
+        }
+        stream.set_read_timeout(None)?;
+        Ok((from, reader))
+    }
+
+    /// Consumes `token` if it was registered for `from`, waiting up to `TOKEN_WAIT`.
+    fn claim_token(&self, from: &str, token: &str) -> bool {
+        let deadline = Instant::now() + TOKEN_WAIT;
+        let mut st = self.state.lock();
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            if st.expected.get(token).is_some_and(|(f, _)| f == from) {
+                st.expected.remove(token);
+                return true;
+            }
+            if self.token_added.wait_until(&mut st, deadline).timed_out() {
+                return false;
+            }
+        }
+    }
+
+    fn run_outgoing(&self, user: &str, addr: &str, token: &str) {
+        // A session being replaced leaves the map now (so its end is silent) but stays
+        // open until the new one is up, so the peer swaps it silently too.
+        let old = self.state.lock().sessions.remove(user);
+        let session = match self.dial(addr, token) {
+            Ok((stream, reader)) => self.register(user, stream).map(|s| (s, reader)),
+            Err(e) => {
+                log::debug!("private chat: connecting to {user} at {addr} failed: {e}");
+                None
+            }
+        };
+        if let Some(old) = old {
+            old.close();
+        }
+        match session {
+            Some((session, reader)) => {
+                self.say(format!("Start private messaging with {user}"));
+                self.read_loop(user, &session, reader);
+            }
+            None if !self.stopping() => self.say(unavailable(user)),
+            None => {}
+        }
+    }
+
+    fn dial(&self, addr: &str, token: &str) -> io::Result<(TcpStream, BufReader<TcpStream>)> {
+        let target = addr.to_socket_addrs()?.next();
+        let target = target.ok_or_else(|| invalid("address resolves to nothing"))?;
+        let stream = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
+        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let from = self.me.lock().clone();
+        let token = token.to_string();
+        write_wire(&stream, &Wire::Hello { from, token })?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        match read_wire(&mut reader)? {
+            Some(Wire::Welcome) => {}
+            _ => return Err(invalid("peer refused the token")),
+        }
+        stream.set_read_timeout(None)?;
+        Ok((stream, reader))
+    }
+
+    /// Makes `stream` the session with `user`, replacing any older one; `None` once
+    /// shutting down.
+    fn register(&self, user: &str, stream: TcpStream) -> Option<Arc<Session>> {
+        stream.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let session = Arc::new(Session {
+            id,
+            stream,
+            write_lock: Mutex::new(()),
+        });
+        let mut st = self.state.lock();
+        if self.stopping() {
+            session.close();
+            return None;
+        }
+        st.gone.remove(user);
+        if let Some(old) = st.sessions.insert(user.to_string(), Arc::clone(&session)) {
+            old.close();
+        }
+        Some(session)
+    }
+
+    fn read_loop(&self, user: &str, session: &Session, mut reader: BufReader<TcpStream>) {
+        let end = loop {
+            match read_wire(&mut reader) {
+                Ok(Some(Wire::Msg { text })) => self.say(format!("{user}(private): {text}")),
+                Ok(Some(Wire::Stop)) => break End::Stopped,
+                Ok(Some(Wire::Bye)) | Ok(None) => break End::LoggedOut,
+                Ok(Some(other)) => {
+                    log::debug!("private chat: unexpected {other:?} from {user}");
+                    break End::LoggedOut;
+                }
+                Err(e) => {
+                    log::debug!("private chat: reading from {user}: {e}");
+                    break End::LoggedOut;
+                }
+            }
+        };
+        session.close();
+        self.end(user, session.id, end);
+    }
+
+    /// Removes session `id` with `user` if it is still the current one, and says why.
+    fn end(&self, user: &str, id: u64, end: End) {
+        {
+            let mut st = self.state.lock();
+            if st.sessions.get(user).is_none_or(|s| s.id != id) {
+                return;
+            }
+            st.sessions.remove(user);
+            if let End::LoggedOut = end {
+                st.gone.insert(user.to_string());
+            }
+        }
+        self.say(match end {
+            End::Stopped => format!("{user} stopped private messaging"),
+            End::LoggedOut => format!("Private messaging with {user} ended as {user} logged out"),
+        });
+    }
+
+    /// The current session with `user`, or the error line to show.
+    fn session(&self, user: &str) -> Result<Arc<Session>, String> {
+        let st = self.state.lock();
+        match st.sessions.get(user) {
+            Some(s) => Ok(Arc::clone(s)),
+            None if st.gone.contains(user) => Err(unavailable(user)),
+            None => Err(format!("Error. Private messaging to {user} not enabled")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::{unbounded, Receiver};
+
+    const WAIT: Duration = Duration::from_secs(8);
+
+    fn node(me: &str) -> (PrivateChat, Receiver<String>) {
+        let (tx, rx) = unbounded();
+        let chat = PrivateChat::start_with_sink(Printer::plain(), Some(tx)).unwrap();
+        chat.set_me(me);
+        (chat, rx)
+    }
+
+    fn addr(chat: &PrivateChat) -> String {
+        format!("127.0.0.1:{}", chat.port())
+    }
+
+    /// The lines `rx` yields up to and including `want`, or `None` after a timeout.
+    fn until(rx: &Receiver<String>, want: &str) -> Option<Vec<String>> {
+        let (deadline, mut seen) = (Instant::now() + WAIT, Vec::new());
+        while let Ok(line) = rx.recv_deadline(deadline) {
+            seen.push(line);
+            if seen.last().is_some_and(|l| l == want) {
+                return Some(seen);
+            }
+        }
+        None
+    }
+
+    fn saw(rx: &Receiver<String>, want: &str) -> bool {
+        until(rx, want).is_some()
+    }
+
+    type Node = (PrivateChat, Receiver<String>);
+
+    /// yoda connects to hans; returns (yoda, hans).
+    fn linked() -> (Node, Node) {
+        let (yoda, hans) = (node("yoda"), node("hans"));
+        hans.0.expect("yoda", "tok");
+        yoda.0.connect("hans", &addr(&hans.0), "tok");
+        assert!(saw(&yoda.1, "Start private messaging with hans"));
+        assert!(hans.0.has_session("yoda") && yoda.0.has_session("hans"));
+        (yoda, hans)
+    }
+
+    /// A raw peer that says hello as `from` and reads the welcome.
+    fn raw_peer(to: &PrivateChat, from: &str, token: &str) -> BufReader<TcpStream> {
+        let stream = TcpStream::connect(addr(to)).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let hello = Wire::Hello {
+            from: from.into(),
+            token: token.into(),
+        };
+        write_wire(&stream, &hello).unwrap();
+        let mut reader = BufReader::new(stream);
+        assert!(matches!(read_wire(&mut reader), Ok(Some(Wire::Welcome))));
+        reader
+    }
+
+    #[test]
+    fn messages_flow_both_ways() {
+        let ((yoda, ry), (hans, rh)) = linked();
+        yoda.send("hans", "hello there").unwrap();
+        assert!(saw(&rh, "yoda(private): hello there"));
+        hans.send("yoda", "hi").unwrap();
+        assert!(saw(&ry, "hans(private): hi"));
+        yoda.shutdown();
+        hans.shutdown();
+    }
+
+    #[test]
+    fn wrong_token_or_user_is_refused() {
+        let ((yoda, ry), (hans, _rh)) = (node("yoda"), node("hans"));
+        hans.expect("luke", "tok");
+        yoda.connect("hans", &addr(&hans), "tok");
+        yoda.connect("hans", &addr(&hans), "other");
+        assert!(saw(&ry, &unavailable("hans")));
+        assert!(saw(&ry, &unavailable("hans")));
+        assert!(!hans.has_session("yoda"));
+        let err = yoda.send("hans", "x").unwrap_err();
+        assert_eq!(err, "Error. Private messaging to hans not enabled");
+        assert!(hans.send("yoda", "x").unwrap_err().ends_with("not enabled"));
+        yoda.shutdown();
+        hans.shutdown();
+    }
+
+    #[test]
+    fn token_registered_late_still_works_once() {
+        let ((yoda, ry), (hans, _rh)) = (node("yoda"), node("hans"));
+        yoda.connect("hans", &addr(&hans), "late");
+        thread::sleep(Duration::from_millis(300));
+        hans.expect("yoda", "late");
+        assert!(saw(&ry, "Start private messaging with hans"));
+        let mut again = TcpStream::connect(addr(&hans)).unwrap();
+        let hello = r#"{"t":"hello","from":"yoda","token":"late"}"#;
+        again.write_all(format!("{hello}\n").as_bytes()).unwrap();
+        again.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(again.read(&mut [0; 64]).unwrap(), 0, "token reused");
+        yoda.shutdown();
+        hans.shutdown();
+    }
+
+    #[test]
+    fn stop_from_either_side() {
+        let ((yoda, ry), (hans, rh)) = linked();
+        yoda.stop("hans").unwrap();
+        assert!(saw(&ry, "Private messaging with hans stopped"));
+        assert!(saw(&rh, "yoda stopped private messaging"));
+        assert!(!hans.has_session("yoda") && !yoda.has_session("hans"));
+        let err = yoda.stop("hans").unwrap_err();
+        assert_eq!(err, "Error. No private messaging session with hans");
+        assert!(hans.send("yoda", "x").unwrap_err().ends_with("not enabled"));
+        yoda.shutdown();
+        hans.shutdown();
+
+        let ((yoda, ry), (hans, rh)) = linked();
+        hans.stop("yoda").unwrap();
+        assert!(saw(&rh, "Private messaging with yoda stopped"));
+        assert!(saw(&ry, "hans stopped private messaging"));
+        assert!(!yoda.has_session("hans"));
+        yoda.shutdown();
+        hans.shutdown();
+    }
+
+    #[test]
+    fn shutdown_tells_the_peer() {
+        let ((yoda, _ry), (hans, rh)) = linked();
+        let started = Instant::now();
+        yoda.shutdown();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(saw(
+            &rh,
+            "Private messaging with yoda ended as yoda logged out"
+        ));
+        assert!(!hans.has_session("yoda"));
+        assert_eq!(hans.send("yoda", "x").unwrap_err(), unavailable("yoda"));
+        hans.shutdown();
+    }
+
+    #[test]
+    fn vanished_peer_ends_the_session() {
+        let (hans, rh) = node("hans");
+        hans.expect("yoda", "tok");
+        let peer = raw_peer(&hans, "yoda", "tok");
+        assert!(hans.has_session("yoda"));
+        drop(peer);
+        assert!(saw(
+            &rh,
+            "Private messaging with yoda ended as yoda logged out"
+        ));
+        assert_eq!(hans.send("yoda", "x").unwrap_err(), unavailable("yoda"));
+        hans.shutdown();
+    }
+
+    #[test]
+    fn garbage_closes_the_connection() {
+        let (hans, rh) = node("hans");
+        hans.expect("yoda", "tok");
+        let mut peer = raw_peer(&hans, "yoda", "tok");
+        peer.get_mut().write_all(b"not json\n").unwrap();
+        let mut rest = Vec::new();
+        assert!(peer.read_to_end(&mut rest).is_ok_and(|_| rest.is_empty()));
+        assert!(saw(
+            &rh,
+            "Private messaging with yoda ended as yoda logged out"
+        ));
+        hans.shutdown();
+    }
+
+    #[test]
+    fn several_sessions_and_replacement() {
+        let ((yoda, ry), (hans, rh)) = linked();
+        let (luke, rl) = node("luke");
+        yoda.expect("luke", "t2");
+        luke.connect("yoda", &addr(&yoda), "t2");
+        assert!(saw(&rl, "Start private messaging with yoda"));
+        luke.send("yoda", "hey").unwrap();
+        assert!(saw(&ry, "luke(private): hey"));
+        hans.expect("yoda", "t3");
+        yoda.connect("hans", &addr(&hans), "t3");
+        assert!(saw(&ry, "Start private messaging with hans"));
+        yoda.send("hans", "new").unwrap();
+        hans.send("yoda", "ok").unwrap();
+        let quiet = |lines: Vec<String>| !lines.iter().any(|l| l.contains("ended"));
+        assert!(until(&rh, "yoda(private): new").is_some_and(quiet));
+        assert!(until(&ry, "hans(private): ok").is_some_and(quiet));
+        assert!(yoda.has_session("hans") && hans.has_session("yoda"));
+        for chat in [yoda, hans, luke] {
+            chat.shutdown();
+        }
+    }
+}

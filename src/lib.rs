@@ -1,0 +1,48 @@
+//! chinwag: a terminal messaging system. One server, one client, every feature at once:
+//! direct messages, broadcasts, presence, blocking, offline delivery, idle timeout, rooms
+//! with history, forum threads with file attachments, peer-to-peer private chat and
+//! peer-to-peer file upload over UDP.
+//!
+//! # Layout
+//!
+//! - `protocol` — the only module that knows JSON: requests, responses, events, framing,
+//!   binary payload frames, the line-length limit.
+//! - `text` — every user-visible sentence.
+//! - `timefmt` — the `1 Jun 2022 16:01:20` form, shown and parsed.
+//! - `names` — which thread titles and file names are safe as path components.
+//! - `server` — accept loop (`mod.rs`), per-connection `session` and `outbox`, the
+//!   shared-state facade `state` with one file per feature (`login`, `messaging`, `toom`,
+//!   `board`, `p2p`), durable stores (`accounts`, `journal`, `history`, `rooms`, `forum`)
+//!   and the `timer`.
+//! - `client` — connect and log in, parse what the user types, print what arrives,
+//!   private chat and UDP transfers.
+//! - `transfer` — the reliable UDP file transport between clients.
+//!
+//! # Threads
+//!
+//! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, and per
+//! connection 1 session (reader) thread plus 1 writer thread that drains the connection's
+//! bounded outbox. Every per-connection thread ends when its socket closes; the timer ends
+//! when `run` returns. Client: the main (input) thread, 1 reader thread for the server
+//! connection, 1 listener thread for private chat plus 1 reader per private session, 1 UDP
+//! receiver thread, and 1 thread per outgoing UDP upload.
+//!
+//! # Invariants
+//!
+//! - No lock is held across socket I/O, an fsync or a sleep; sending to a user only
+//!   queues into their outbox. Lock order is documented in `server::state`.
+//! - A full outbox disconnects that client; nobody else waits for it.
+//! - Everything acknowledged to a user (sign-ups, blocks, offline messages, broadcast and
+//!   room history, rooms, forum posts and uploads) is fsynced first; files are appended
+//!   whole-line or replaced by rename, so a crash never leaves a torn line that is read.
+//! - The server never holds more clients than `--max-clients`, so it stays far below the
+//!   process's thread ceiling.
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod names;
+pub mod protocol;
+pub mod server;
+pub mod text;
+pub mod timefmt;
+pub mod transfer;

@@ -1,0 +1,404 @@
+//! The wire protocol: the only module that knows JSON.
+//!
+//! A connection carries newline-delimited JSON objects, one per line, UTF-8, each at most
+//! [`MAX_LINE`] bytes including the newline. Another client can be written from this page.
+//!
+//! **Client to server** — a [`Request`]: `{"id": 7, "cmd": "message", "to": "hans", "text": "hi"}`.
+//! `id` is chosen by the client (increasing); `cmd` names a [`Command`] and the other fields
+//! are that command's arguments (snake_case names, as in the enum below).
+//!
+//! **Server to client** — either a [`Response`] to one request, naming its id:
+//! `{"re": 7, "ok": true, "lines": ["..."], "then": "continue"}`, or an [`Event`] pushed at any
+//! moment: `{"ev": "text", "text": "hans: hi"}`. `lines` are for the user, one per line, in
+//! order. `then` tells the client what happens next (login prompts, exit, a transfer).
+//!
+//! **Binary payload frames** — a file's bytes travel as a header line `{"bin": N}` followed by
+//! exactly N raw bytes (N at most [`MAX_CHUNK`]); a frame with N = 0 ends the stream. Uploads:
+//! the client sends `upd`, waits for a response with `then: "send_data"`, sends its frames,
+//! and receives a second response with the same id. Downloads: the response to `dwn` has
+//! `then: "receive_data"` and the server follows it with the frames.
+//!
+//! **Login** — the first requests are `hello` (the client's UDP and private-chat ports), then
+//! `username`, then `password` or `new_password` as the previous response's `then` asks.
+//! Every other command before login is refused. A line over the limit or that is not a
+//! request gets an `error` event and the connection is closed.
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, BufRead, Read, Write};
+
+/// Longest line accepted, newline included.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Largest binary frame.
+pub const MAX_CHUNK: usize = 64 * 1024;
+
+/// One request from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+/// How a user chose to leave: the goodbye line differs (`logout`, `OUT`, `XIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Farewell {
+    Logout,
+    Out,
+    Xit,
+}
+
+/// Every command a client can send. Field names are the JSON argument names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    // Login phase.
+    Hello {
+        udp_port: u16,
+        p2p_port: u16,
+    },
+    Username {
+        name: String,
+    },
+    Password {
+        password: String,
+    },
+    NewPassword {
+        password: String,
+    },
+    // Messaging.
+    Message {
+        to: String,
+        text: String,
+    },
+    Broadcast {
+        text: String,
+    },
+    WhoElse,
+    WhoElseSince {
+        secs: u64,
+    },
+    Block {
+        user: String,
+    },
+    Unblock {
+        user: String,
+    },
+    Logout {
+        how: Farewell,
+    },
+    // TOOM.
+    Bcm {
+        text: String,
+    },
+    Atu,
+    Srb {
+        users: Vec<String>,
+    },
+    Srm {
+        room: u64,
+        text: String,
+    },
+    Rdm {
+        kind: String,
+        since: String,
+    },
+    // Forum.
+    Crt {
+        title: String,
+    },
+    Msg {
+        title: String,
+        text: String,
+    },
+    Dlt {
+        title: String,
+        n: u64,
+    },
+    Edt {
+        title: String,
+        n: u64,
+        text: String,
+    },
+    Lst,
+    Rdt {
+        title: String,
+    },
+    Upd {
+        title: String,
+        file: String,
+        size: u64,
+    },
+    Dwn {
+        title: String,
+        file: String,
+    },
+    Rmv {
+        title: String,
+    },
+    Sht {
+        password: String,
+    },
+    // Peer to peer.
+    StartPrivate {
+        user: String,
+    },
+    PrivateAnswer {
+        from: String,
+        accept: bool,
+    },
+    /// A private message was sent peer to peer: counts as activity for the idle timeout.
+    Activity,
+    Udp {
+        user: String,
+        file: String,
+    },
+}
+
+/// What the client does after printing a response's lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "then", rename_all = "snake_case")]
+pub enum Then {
+    /// Carry on reading commands.
+    #[default]
+    Continue,
+    /// Prompt `Username: ` (again).
+    AskUsername,
+    /// Prompt `Password: ` (again).
+    AskPassword,
+    /// Prompt `This is a new user. Enter a password: `.
+    AskNewPassword,
+    /// Logged in: read commands.
+    LoggedIn,
+    /// Close the connection and exit with this code.
+    Exit { code: i32 },
+    /// Send the upload's binary frames now.
+    SendData,
+    /// Binary frames of `size` bytes follow this response.
+    ReceiveData { size: u64 },
+    /// Send the file to the audience over UDP.
+    UdpSend { addr: String, token: String },
+    /// The private-chat consent was answered yes: expect the peer to connect with this token.
+    AwaitPeer { token: String },
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub re: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
+    #[serde(flatten)]
+    pub then: Then,
+}
+
+/// Something the server pushes without being asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    /// A line for the user: a message, a presence notice, a room message.
+    Text { text: String },
+    /// Print this line, then the session is over: exit with `code`.
+    Bye { text: String, code: i32 },
+    /// A protocol error; the server closes the connection after it.
+    Error { text: String },
+    /// `from` asks for private messaging; the user's next line answers.
+    PrivateRequest { from: String },
+    /// `user` accepted: connect to `addr` and present `token`.
+    PrivateAccepted {
+        user: String,
+        addr: String,
+        token: String,
+    },
+    /// `user` declined.
+    PrivateDeclined { user: String },
+    /// `from` is about to upload `file` over UDP with `token`.
+    UdpIncoming {
+        from: String,
+        file: String,
+        token: String,
+    },
+}
+
+/// Any line the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerMsg {
+    Response(Response),
+    Event(Event),
+    Bin { bin: usize },
+}
+
+/// A client line that is a binary frame header rather than a request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BinHeader {
+    pub bin: usize,
+}
+
+/// A line the server reads: a request or a frame header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClientMsg {
+    Request(Request),
+    Bin(BinHeader),
+}
+
+/// Why a line could not be read.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed the connection.
+    Closed,
+    /// A line longer than [`MAX_LINE`].
+    TooLong,
+    /// Not UTF-8 or not a message of the expected shape.
+    Malformed(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Closed => write!(f, "connection closed"),
+            FrameError::TooLong => write!(f, "line longer than {MAX_LINE} bytes"),
+            FrameError::Malformed(why) => write!(f, "malformed message: {why}"),
+            FrameError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes into `buf` (without the newline).
+/// Never buffers more than the limit, whatever the peer sends.
+pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    buf.clear();
+    let n = r.take(MAX_LINE as u64).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Err(FrameError::Closed);
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err(if n >= MAX_LINE {
+            FrameError::TooLong
+        } else {
+            FrameError::Closed
+        });
+    }
+    buf.pop();
+    Ok(())
+}
+
+/// Reads and decodes one JSON line.
+pub fn read_msg<R: BufRead, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+) -> Result<T, FrameError> {
+    read_line(r, buf)?;
+    decode(buf)
+}
+
+/// Decodes one line (without its newline).
+pub fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, FrameError> {
+    serde_json::from_slice(line).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Encodes a message as one line, newline included.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec(msg).expect("protocol types always serialize");
+    out.push(b'\n');
+    out
+}
+
+/// Writes one binary frame (header line and bytes). An empty `data` ends the stream.
+pub fn write_frame<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
+    w.write_all(&encode(&BinHeader { bin: data.len() }))?;
+    w.write_all(data)
+}
+
+/// Reads the raw bytes of a frame whose header announced `len` bytes.
+pub fn read_frame_body<R: Read>(r: &mut R, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    if len > MAX_CHUNK {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    buf.resize(len, 0);
+    r.read_exact(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn request_round_trips_with_flat_fields() {
+        let req = Request {
+            id: 7,
+            cmd: Command::Message {
+                to: "hans".into(),
+                text: "hi there".into(),
+            },
+        };
+        let line = encode(&req);
+        assert_eq!(
+            std::str::from_utf8(&line).unwrap(),
+            "{\"id\":7,\"cmd\":\"message\",\"to\":\"hans\",\"text\":\"hi there\"}\n"
+        );
+        let back: ClientMsg = decode(&line[..line.len() - 1]).unwrap();
+        assert_eq!(back, ClientMsg::Request(req));
+    }
+
+    #[test]
+    fn server_messages_are_told_apart() {
+        let resp = ServerMsg::Response(Response {
+            re: 1,
+            ok: true,
+            lines: vec!["x".into()],
+            then: Then::Exit { code: 0 },
+        });
+        let ev = ServerMsg::Event(Event::Text { text: "y".into() });
+        for msg in [resp, ev, ServerMsg::Bin { bin: 3 }] {
+            let line = encode(&msg);
+            let back: ServerMsg = decode(&line[..line.len() - 1]).unwrap();
+            assert_eq!(back, msg);
+        }
+    }
+
+    #[test]
+    fn over_long_line_is_refused_without_buffering_it_all() {
+        let data = vec![b'a'; MAX_LINE * 3];
+        let mut r = Cursor::new(data);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line(&mut r, &mut buf),
+            Err(FrameError::TooLong)
+        ));
+        assert!(buf.len() <= MAX_LINE);
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let mut r = Cursor::new(b"\xff\xfe{not json\n".to_vec());
+        let mut buf = Vec::new();
+        let res: Result<ClientMsg, _> = read_msg(&mut r, &mut buf);
+        assert!(matches!(res, Err(FrameError::Malformed(_))));
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut out = Vec::new();
+        write_frame(&mut out, b"hello").unwrap();
+        let mut r = Cursor::new(out);
+        let mut buf = Vec::new();
+        let hdr: ClientMsg = read_msg(&mut r, &mut buf).unwrap();
+        assert_eq!(hdr, ClientMsg::Bin(BinHeader { bin: 5 }));
+        read_frame_body(&mut r, 5, &mut buf).unwrap();
+        assert_eq!(buf, b"hello");
+    }
+}

@@ -1,0 +1,228 @@
+//! The forum's commands (CRT MSG DLT EDT LST RDT UPD DWN RMV SHT) on top of the forum
+//! store (`forum.rs`), and the streaming of uploads and downloads over the client's own
+//! connection as binary frames.
+//!
+//! Transfers stream in bounded memory: an upload is written to a temporary file frame by
+//! frame; a download reads the file in 64 KiB chunks into a 4-chunk channel that the
+//! connection's writer drains (`Out::Stream`), so neither side ever holds a whole file.
+
+use super::forum::ForumError;
+use super::outbox::Out;
+use super::session::Session;
+use super::state::{Reply, State};
+use crate::protocol::{self, ClientMsg, FrameError, Then, MAX_CHUNK};
+use crate::text;
+use std::io::{BufReader, Read};
+use std::net::TcpStream;
+
+/// The user's sentence for a forum error about `title`.
+fn forum_error(e: ForumError, title: &str) -> String {
+    match e {
+        ForumError::NoThread => format!("Thread {title} does not exist"),
+        ForumError::ThreadExists => format!("Thread {title} exists"),
+        ForumError::NoMessage(n) => format!("Message {n} does not exist in thread {title}"),
+        ForumError::NotAuthor => text::NOT_AUTHOR_EDIT.to_string(),
+        ForumError::NotCreator => text::NOT_CREATOR.to_string(),
+        ForumError::FileExists => "Error. That file already exists in the thread".to_string(),
+        ForumError::NoFile => format!("File does not exist in Thread {title}"),
+        ForumError::BadName => format!(
+            "Error. Invalid name {title}: one word, no path separators, not starting with '.'"
+        ),
+        ForumError::TooLarge => "Error. The file is larger than the server accepts".to_string(),
+        ForumError::Io(e) => {
+            log::error!("forum I/O error: {e}");
+            "Error. The server could not complete that, try again".to_string()
+        }
+    }
+}
+
+impl State {
+    fn forum_reply(&self, res: Result<String, ForumError>, title: &str) -> Reply {
+        match res {
+            Ok(line) => {
+                self.announce(&line);
+                Reply::line(line)
+            }
+            Err(e) => Reply::err(forum_error(e, title)),
+        }
+    }
+
+    pub fn crt(&self, user: &str, title: &str) -> Reply {
+        let res = self.0.forum.create(title, user);
+        let res = res.map(|()| format!("Thread {title} created"));
+        self.forum_reply(res, title)
+    }
+
+    pub fn msg(&self, user: &str, title: &str, body: &str) -> Reply {
+        let body = super::messaging::clean(body);
+        let res = self.0.forum.post(title, user, &body);
+        self.forum_reply(
+            res.map(|_| format!("Message posted to {title} thread")),
+            title,
+        )
+    }
+
+    pub fn dlt(&self, user: &str, title: &str, n: u64) -> Reply {
+        match self.0.forum.delete(title, n, user) {
+            Err(ForumError::NotAuthor) => Reply::err(text::NOT_AUTHOR_DELETE),
+            res => self.forum_reply(res.map(|()| text::MESSAGE_DELETED.to_string()), title),
+        }
+    }
+
+    pub fn edt(&self, user: &str, title: &str, n: u64, body: &str) -> Reply {
+        let body = super::messaging::clean(body);
+        let res = self.0.forum.edit(title, n, user, &body);
+        self.forum_reply(res.map(|()| text::MESSAGE_EDITED.to_string()), title)
+    }
+
+    pub fn lst(&self) -> Reply {
+        let titles = self.0.forum.list();
+        if titles.is_empty() {
+            return Reply::line(text::NO_THREADS);
+        }
+        let mut lines = vec![text::THREAD_LIST.to_string()];
+        lines.extend(titles);
+        Reply::ok(lines)
+    }
+
+    pub fn rdt(&self, title: &str) -> Reply {
+        match self.0.forum.read(title) {
+            Ok(lines) if lines.is_empty() => Reply::line(format!("Thread {title} is empty")),
+            Ok(lines) => {
+                self.announce(&format!("Thread {title} read"));
+                Reply::ok(lines)
+            }
+            Err(e) => Reply::err(forum_error(e, title)),
+        }
+    }
+
+    pub fn rmv(&self, user: &str, title: &str) -> Reply {
+        let res = self.0.forum.remove(title, user);
+        match res {
+            Ok(()) => {
+                self.announce(&format!("Thread {title} removed"));
+                Reply::line(text::THREAD_REMOVED)
+            }
+            Err(e) => Reply::err(forum_error(e, title)),
+        }
+    }
+
+    /// `SHT PASSWORD`: every client is told and the server exits.
+    pub fn sht(&self, password: &str) -> Reply {
+        let Some(admin) = &self.config().admin_password else {
+            return Reply::err(text::SHUTDOWN_DISABLED);
+        };
+        let matches = admin.len() == password.len()
+            && admin
+                .bytes()
+                .zip(password.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !matches {
+            self.announce(text::INCORRECT_PASSWORD);
+            return Reply::err(text::INCORRECT_PASSWORD);
+        }
+        if self.config().wipe_forum_on_shutdown {
+            if let Err(e) = self.0.forum.wipe() {
+                log::error!("cannot wipe the forum: {e}");
+            }
+        }
+        self.announce("Server shutting down");
+        self.shutdown();
+        Reply::ok(vec![])
+    }
+}
+
+impl Session {
+    /// `UPD`: checks, asks for the data, streams the frames to a temporary file.
+    pub(super) fn upload(
+        &mut self,
+        id: u64,
+        user: &str,
+        title: &str,
+        file: &str,
+        size: u64,
+        reader: &mut BufReader<&TcpStream>,
+    ) {
+        let mut up = match self.state.0.forum.begin_upload(title, user, file, size) {
+            Ok(up) => up,
+            Err(ForumError::FileExists) => {
+                let line = format!("Error. {file} already exists in thread {title}");
+                return self.respond(id, Reply::err(line));
+            }
+            Err(e) => return self.respond(id, Reply::err(forum_error(e, title))),
+        };
+        self.respond(id, Reply::ok(vec![]).then(Then::SendData));
+        let mut buf = Vec::with_capacity(MAX_CHUNK);
+        let mut failure = None;
+        loop {
+            match protocol::read_msg::<_, ClientMsg>(reader, &mut buf) {
+                Ok(ClientMsg::Bin(h)) if h.bin == 0 => break,
+                Ok(ClientMsg::Bin(h)) => {
+                    if protocol::read_frame_body(reader, h.bin, &mut buf).is_err() {
+                        return self.abandon("connection lost during an upload");
+                    }
+                    if failure.is_none() {
+                        failure = up.write(&buf).err();
+                    }
+                }
+                Ok(ClientMsg::Request(_)) | Err(FrameError::Malformed(_)) => {
+                    return self.abandon("a request arrived inside an upload")
+                }
+                Err(_) => return self.abandon("connection lost during an upload"),
+            }
+        }
+        let res = match failure {
+            Some(e) => Err(e),
+            None => up.finish(),
+        };
+        let res = res.map(|()| {
+            self.state
+                .announce(&format!("{user} uploaded file {file} to {title} thread"));
+            format!("{file} uploaded to {title} thread")
+        });
+        let reply = match res {
+            Ok(line) => Reply::line(line),
+            Err(e) => Reply::err(forum_error(e, title)),
+        };
+        self.respond(id, reply);
+    }
+
+    fn abandon(&mut self, why: &str) {
+        log::info!("{}: {why}; the partial file was discarded", self.peer.addr);
+        self.phase = super::session::Phase::Closing;
+    }
+
+    /// `DWN`: announces the size, then streams the file as frames through the writer.
+    pub(super) fn download(&mut self, id: u64, user: &str, title: &str, file: &str) {
+        let (mut f, size) = match self.state.0.forum.open_download(title, file) {
+            Ok(x) => x,
+            Err(e) => return self.respond(id, Reply::err(forum_error(e, title))),
+        };
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
+        self.respond(id, Reply::ok(vec![]).then(Then::ReceiveData { size }));
+        if !self.conn.send_blocking(Out::Stream(rx)) {
+            return;
+        }
+        let mut chunk = vec![0u8; MAX_CHUNK];
+        loop {
+            let n = match f.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::error!("reading {file} for download: {e}");
+                    return self.abandon("download failed");
+                }
+            };
+            let mut frame = Vec::with_capacity(n + 16);
+            protocol::write_frame(&mut frame, &chunk[..n]).expect("writing to a Vec");
+            if tx.send(frame).is_err() {
+                return;
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        self.state
+            .announce(&format!("{file} downloaded from Thread {title} by {user}"));
+    }
+}

@@ -1,0 +1,269 @@
+//! The server's configuration and its command line: the three short forms of the seeds
+//! (`PORT ATTEMPTS`, `PORT BLOCK_DURATION TIMEOUT`, `PORT ADMIN_PASSWORD`) plus options,
+//! where an option always wins over a short form.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the server needs to know; read-only once the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Consecutive wrong passwords before an account is locked.
+    pub attempts: u32,
+    pub block_duration: Duration,
+    /// Idle logout; `None` = never.
+    pub timeout: Option<Duration>,
+    /// Enables `SHT`.
+    pub admin_password: Option<String>,
+    /// `SHT` also deletes the forum's threads and uploads (forum short form).
+    pub wipe_forum_on_shutdown: bool,
+    pub signup: bool,
+    pub data_dir: PathBuf,
+    pub credentials: PathBuf,
+    /// Connections served at once; more are refused.
+    pub max_clients: usize,
+    /// Largest forum upload, in bytes.
+    pub max_upload: u64,
+    pub quiet: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            attempts: 3,
+            block_duration: Duration::from_secs(10),
+            timeout: None,
+            admin_password: None,
+            wipe_forum_on_shutdown: false,
+            signup: true,
+            data_dir: PathBuf::from("."),
+            credentials: PathBuf::from("./credentials.txt"),
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_upload: 4 << 30,
+            quiet: false,
+        }
+    }
+}
+
+/// Two threads per client: 6,000 clients stay well under the ~16,000-thread ceiling of
+/// these machines (DESIGN.md) and under the 20,000 open files (one socket per client).
+pub const DEFAULT_MAX_CLIENTS: usize = 6000;
+
+/// The command line as typed.
+#[derive(Parser, Debug)]
+#[command(
+    name = "chinwag-server",
+    version,
+    allow_negative_numbers = true,
+    about = "The chinwag messaging server",
+    after_help = "Short forms (as the original assignments):\n  \
+        chinwag-server PORT ATTEMPTS                 1-5 failed logins lock an account for 10 s; no sign-up\n  \
+        chinwag-server PORT BLOCK_DURATION TIMEOUT   3 attempts, lockout and idle timeout in seconds; sign-up on\n  \
+        chinwag-server PORT ADMIN_PASSWORD           enables SHT, which also wipes the forum; sign-up on"
+)]
+pub struct Args {
+    /// TCP port to listen on (0 picks a free one).
+    pub port: u16,
+    /// ATTEMPTS, BLOCK_DURATION or ADMIN_PASSWORD (see the short forms below).
+    pub second: Option<String>,
+    /// TIMEOUT in the messaging form.
+    pub third: Option<String>,
+    /// Consecutive failed logins before an account is locked (1-5).
+    #[arg(long)]
+    pub attempts: Option<u32>,
+    /// Seconds an account stays locked.
+    #[arg(long, value_name = "SECS")]
+    pub block_duration: Option<u64>,
+    /// Seconds of inactivity before logout (0 = never).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Password for SHT (shutdown).
+    #[arg(long, value_name = "PW")]
+    pub admin_password: Option<String>,
+    /// Let unknown usernames create an account.
+    #[arg(long, overrides_with = "no_signup")]
+    pub signup: bool,
+    /// Refuse unknown usernames.
+    #[arg(long)]
+    pub no_signup: bool,
+    /// Where logs, threads and uploads live.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Credentials file (default DATA_DIR/credentials.txt).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Address to listen on (default all interfaces).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Connections served at once.
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// Largest forum upload in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_upload: Option<u64>,
+    /// Print nothing.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print diagnostics.
+    #[arg(short, long)]
+    pub debug: bool,
+}
+
+/// The validation line the TOOM assignment asks for.
+pub fn bad_attempts(given: &str) -> String {
+    format!(
+        "Invalid number of allowed failed consecutive attempt: {given}. \
+         The valid value of argument number is an integer between 1 and 5"
+    )
+}
+
+fn looks_numeric(s: &str) -> bool {
+    s.parse::<f64>().is_ok()
+}
+
+fn parse_secs(what: &str, s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .map_err(|_| format!("Invalid {what}: {s}. It must be a whole number of seconds"))
+}
+
+fn parse_attempts(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=5).contains(&n) => Ok(n),
+        _ => Err(bad_attempts(s)),
+    }
+}
+
+impl Args {
+    /// Turns the command line into a configuration, or one error line.
+    pub fn into_config(self) -> Result<(Config, std::net::SocketAddr), String> {
+        let mut c = Config::default();
+        self.apply_short_form(&mut c)?;
+        self.apply_options(&mut c)?;
+        let ip = self.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        Ok((c, std::net::SocketAddr::new(ip, self.port)))
+    }
+
+    fn apply_short_form(&self, c: &mut Config) -> Result<(), String> {
+        match (&self.second, &self.third) {
+            (None, None) => {}
+            (Some(a), None) if looks_numeric(a) => {
+                c.attempts = parse_attempts(a)?;
+                c.signup = false;
+            }
+            (Some(pw), None) => {
+                c.admin_password = Some(pw.clone());
+                c.wipe_forum_on_shutdown = true;
+            }
+            (Some(block), Some(timeout)) => {
+                c.block_duration = Duration::from_secs(parse_secs("block duration", block)?);
+                let t = parse_secs("timeout", timeout)?;
+                c.timeout = (t > 0).then(|| Duration::from_secs(t));
+            }
+            (None, Some(_)) => unreachable!("clap fills positionals in order"),
+        }
+        Ok(())
+    }
+
+    fn apply_options(&self, c: &mut Config) -> Result<(), String> {
+        if let Some(n) = self.attempts {
+            c.attempts = parse_attempts(&n.to_string())?;
+        }
+        if let Some(s) = self.block_duration {
+            c.block_duration = Duration::from_secs(s);
+        }
+        if let Some(t) = self.timeout {
+            c.timeout = (t > 0).then(|| Duration::from_secs(t));
+        }
+        if let Some(pw) = &self.admin_password {
+            c.admin_password = Some(pw.clone());
+            c.wipe_forum_on_shutdown = false;
+        }
+        if self.signup {
+            c.signup = true;
+        }
+        if self.no_signup {
+            c.signup = false;
+        }
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        c.credentials = match &self.credentials {
+            Some(f) => f.clone(),
+            None => c.data_dir.join("credentials.txt"),
+        };
+        if let Some(n) = self.max_clients {
+            if n == 0 {
+                return Err("Invalid --max-clients: it must be at least 1".into());
+            }
+            c.max_clients = n;
+        }
+        if let Some(n) = self.max_upload {
+            c.max_upload = n;
+        }
+        c.quiet = self.quiet;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["chinwag-server"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v)
+            .map_err(|e| e.to_string())?
+            .into_config()
+            .map(|(c, _)| c)
+    }
+
+    #[test]
+    fn toom_form_sets_attempts_and_disables_signup() {
+        let c = cfg(&["5000", "4"]).unwrap();
+        assert_eq!(c.attempts, 4);
+        assert!(!c.signup);
+        assert_eq!(c.block_duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn toom_form_rejects_out_of_range_and_fractions() {
+        for bad in ["6", "0", "2.5", "-1"] {
+            assert_eq!(cfg(&["5000", bad]).unwrap_err(), bad_attempts(bad));
+        }
+    }
+
+    #[test]
+    fn messaging_form_sets_block_and_timeout() {
+        let c = cfg(&["5000", "60", "120"]).unwrap();
+        assert_eq!(c.attempts, 3);
+        assert_eq!(c.block_duration, Duration::from_secs(60));
+        assert_eq!(c.timeout, Some(Duration::from_secs(120)));
+        assert!(c.signup);
+    }
+
+    #[test]
+    fn forum_form_sets_admin_password_and_wipe() {
+        let c = cfg(&["5000", "destroyforum"]).unwrap();
+        assert_eq!(c.admin_password.as_deref(), Some("destroyforum"));
+        assert!(c.wipe_forum_on_shutdown && c.signup);
+    }
+
+    #[test]
+    fn options_win_over_short_forms() {
+        let c = cfg(&["5000", "4", "--attempts", "2", "--signup"]).unwrap();
+        assert_eq!(c.attempts, 2);
+        assert!(c.signup);
+        let c = cfg(&["5000", "pw", "--admin-password", "other"]).unwrap();
+        assert_eq!(c.admin_password.as_deref(), Some("other"));
+        assert!(!c.wipe_forum_on_shutdown);
+    }
+
+    #[test]
+    fn data_dir_sets_default_credentials_path() {
+        let c = cfg(&["5000", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(c.credentials, PathBuf::from("/tmp/x/credentials.txt"));
+    }
+}

@@ -1,0 +1,360 @@
+//! The discussion forum's storage: threads, their posts and uploaded files.
+//!
+//! This module owns everything under the data directory's `threads/` and
+//! `uploads/` folders, so that the rules that keep them consistent live in
+//! one place. Each thread is a text file `threads/TITLE` (see `thread.rs` for
+//! the exact format) and its files live in `uploads/TITLE/FILE`. Every thread
+//! is also kept in memory, parsed once at [`Forum::open`], so reads never
+//! touch the disk; every change rewrites the thread file atomically (temp
+//! file, fsync, rename, directory fsync) so a crash cannot leave a torn file.
+//! One mutex guards the in-memory state and serialises thread-file rewrites;
+//! upload data is streamed to disk by an [`Upload`] without holding it, and a
+//! name being uploaded is reserved so two clients cannot race for it.
+
+mod disk;
+mod thread;
+mod upload;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_upload;
+
+pub use upload::Upload;
+
+use crate::names::valid_name;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use thread::{one_line, Entry, Thread};
+
+/// Why a forum operation was refused or failed.
+#[derive(Debug)]
+pub enum ForumError {
+    /// No thread has that title.
+    NoThread,
+    /// A thread with that title already exists.
+    ThreadExists,
+    /// The thread has no post with this number.
+    NoMessage(u64),
+    /// Only a post's author may edit or delete it.
+    NotAuthor,
+    /// Only a thread's creator may remove it.
+    NotCreator,
+    /// The thread already has (or is receiving) a file with that name.
+    FileExists,
+    /// The thread has no file with that name.
+    NoFile,
+    /// A title, file name or username is not a valid name.
+    BadName,
+    /// The upload is larger than allowed or than declared.
+    TooLarge,
+    /// The disk failed us (or an upload ended short of its declared size).
+    Io(io::Error),
+}
+
+impl fmt::Display for ForumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForumError::NoThread => f.write_str("thread does not exist"),
+            ForumError::ThreadExists => f.write_str("thread already exists"),
+            ForumError::NoMessage(n) => write!(f, "message {n} does not exist"),
+            ForumError::NotAuthor => f.write_str("message belongs to another user"),
+            ForumError::NotCreator => f.write_str("thread was created by another user"),
+            ForumError::FileExists => f.write_str("file already exists in thread"),
+            ForumError::NoFile => f.write_str("file does not exist in thread"),
+            ForumError::BadName => f.write_str("invalid name"),
+            ForumError::TooLarge => f.write_str("file too large"),
+            ForumError::Io(e) => write!(f, "storage error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ForumError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ForumError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for ForumError {
+    fn from(e: io::Error) -> Self {
+        ForumError::Io(e)
+    }
+}
+
+/// The forum: all threads and uploads under one data directory.
+/// Cheap to share between connection threads (e.g. in an `Arc`).
+pub struct Forum {
+    shared: Arc<Shared>,
+}
+
+/// What the forum and its in-flight uploads share.
+struct Shared {
+    threads_dir: PathBuf,
+    uploads_dir: PathBuf,
+    max_upload: u64,
+    state: Mutex<State>,
+}
+
+/// Everything behind the lock.
+struct State {
+    threads: BTreeMap<String, Thread>,
+    /// Upload names in flight, as (thread generation, file name).
+    reserved: HashSet<(u64, String)>,
+    next_gen: u64,
+}
+
+/// Fails with `BadName` unless every name is valid.
+fn check_names(names: &[&str]) -> Result<(), ForumError> {
+    match names.iter().all(|n| valid_name(n)) {
+        true => Ok(()),
+        false => Err(ForumError::BadName),
+    }
+}
+
+/// A suffix no other temp file of this process (or a previous one) uses.
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+impl Forum {
+    /// Opens (creating if needed) the forum under `data_dir`, loading every
+    /// thread and removing temp files and partial uploads left by a crash.
+    /// Uploads larger than `max_upload` bytes are refused.
+    pub fn open(data_dir: &Path, max_upload: u64) -> io::Result<Forum> {
+        let threads_dir = data_dir.join("threads");
+        let uploads_dir = data_dir.join("uploads");
+        fs::create_dir_all(&threads_dir)?;
+        fs::create_dir_all(&uploads_dir)?;
+        let mut next_gen = 0;
+        let threads = disk::load_threads(&threads_dir, &mut next_gen)?;
+        disk::sweep_uploads(&uploads_dir, &threads)?;
+        let state = State {
+            threads,
+            reserved: HashSet::new(),
+            next_gen,
+        };
+        let shared = Shared {
+            threads_dir,
+            uploads_dir,
+            max_upload,
+            state: Mutex::new(state),
+        };
+        Ok(Forum {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Creates an empty thread `title` owned by `user`.
+    pub fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
+        check_names(&[title, user])?;
+        let mut state = self.shared.state.lock();
+        if state.threads.contains_key(title) {
+            return Err(ForumError::ThreadExists);
+        }
+        let thread = Thread::new(user, state.next_gen);
+        self.shared.persist(title, &thread)?;
+        state.next_gen += 1;
+        state.threads.insert(title.to_string(), thread);
+        Ok(())
+    }
+
+    /// Appends a post (line breaks become spaces); returns its number.
+    pub fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
+        check_names(&[title, user])?;
+        let entry = Entry::Post {
+            user: user.to_string(),
+            text: one_line(text),
+        };
+        self.shared.update(title, |thread| {
+            thread.entries.push(entry);
+            Ok(thread.post_count())
+        })
+    }
+
+    /// Deletes post `n` (its author only); later posts are renumbered.
+    pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
+        check_names(&[title, user])?;
+        self.shared.update(title, |thread| {
+            let index = authored_post(thread, n, user)?;
+            thread.entries.remove(index);
+            Ok(())
+        })
+    }
+
+    /// Replaces the text of post `n` (its author only).
+    pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
+        check_names(&[title, user])?;
+        let new_text = one_line(text);
+        self.shared.update(title, |thread| {
+            let index = authored_post(thread, n, user)?;
+            if let Entry::Post { text, .. } = &mut thread.entries[index] {
+                *text = new_text;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every thread title, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.shared.state.lock().threads.keys().cloned().collect()
+    }
+
+    /// The thread's lines after the creator line, as stored
+    /// (`1 yoda: hello`, `yoda uploaded test.exe`); empty if no entries.
+    pub fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
+        check_names(&[title])?;
+        let state = self.shared.state.lock();
+        let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
+        Ok(thread.render_entries())
+    }
+
+    /// Starts receiving `size` bytes of `file` into thread `title`. The name
+    /// is reserved until the returned [`Upload`] is finished or dropped.
+    pub fn begin_upload(
+        &self,
+        title: &str,
+        user: &str,
+        file: &str,
+        size: u64,
+    ) -> Result<Upload, ForumError> {
+        check_names(&[title, user, file])?;
+        let mut state = self.shared.state.lock();
+        let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
+        let key = (thread.generation, file.to_string());
+        if thread.has_file(file) || state.reserved.contains(&key) {
+            return Err(ForumError::FileExists);
+        }
+        if size > self.shared.max_upload {
+            return Err(ForumError::TooLarge);
+        }
+        let dir = self.shared.uploads_dir.join(title);
+        fs::create_dir_all(&dir)?;
+        let temp = dir.join(format!(".{file}.part-{}", unique_suffix()));
+        let out = File::create_new(&temp)?;
+        state.reserved.insert(key.clone());
+        let target = upload::Target {
+            title: title.to_string(),
+            user: user.to_string(),
+            file: file.to_string(),
+            generation: key.0,
+        };
+        Ok(Upload::new(
+            Arc::clone(&self.shared),
+            target,
+            size,
+            temp,
+            out,
+        ))
+    }
+
+    /// Opens an uploaded file for sending; returns it with its length.
+    pub fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
+        check_names(&[title, file])?;
+        let state = self.shared.state.lock();
+        let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
+        if !thread.has_file(file) {
+            return Err(ForumError::NoFile);
+        }
+        let opened = File::open(self.shared.uploads_dir.join(title).join(file));
+        let handle = opened.map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ForumError::NoFile,
+            _ => ForumError::Io(e),
+        })?;
+        let len = handle.metadata()?.len();
+        Ok((handle, len))
+    }
+
+    /// Removes thread `title` and all its files (its creator only).
+    pub fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
+        check_names(&[title, user])?;
+        let trash = {
+            let mut state = self.shared.state.lock();
+            let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
+            if thread.creator != user {
+                return Err(ForumError::NotCreator);
+            }
+            fs::remove_file(self.shared.threads_dir.join(title))?;
+            state.threads.remove(title);
+            disk::sync_dir(&self.shared.threads_dir)?;
+            self.shared.move_to_trash(title)?
+        };
+        if let Some(trash) = trash {
+            if let Err(e) = disk::remove_tree_if_exists(&trash) {
+                log::warn!("could not delete {}: {e}", trash.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every thread and every upload (used at admin shutdown).
+    pub fn wipe(&self) -> io::Result<()> {
+        let mut state = self.shared.state.lock();
+        state.threads.clear();
+        disk::empty_dir(&self.shared.threads_dir)?;
+        disk::empty_dir(&self.shared.uploads_dir)
+    }
+}
+
+/// Index of post `n` if `user` wrote it.
+fn authored_post(thread: &Thread, n: u64, user: &str) -> Result<usize, ForumError> {
+    let index = thread.post_index(n).ok_or(ForumError::NoMessage(n))?;
+    match &thread.entries[index] {
+        Entry::Post { user: author, .. } if author == user => Ok(index),
+        _ => Err(ForumError::NotAuthor),
+    }
+}
+
+impl Shared {
+    /// Rewrites `threads/TITLE` from `thread`, atomically.
+    fn persist(&self, title: &str, thread: &Thread) -> io::Result<()> {
+        let text = thread.render_file();
+        disk::write_atomic(&self.threads_dir, title, text.as_bytes())
+    }
+
+    /// Applies `change` to a copy of the thread, persists the copy, and only
+    /// then installs it, so memory never runs ahead of the disk.
+    fn update<T>(
+        &self,
+        title: &str,
+        change: impl FnOnce(&mut Thread) -> Result<T, ForumError>,
+    ) -> Result<T, ForumError> {
+        let mut state = self.state.lock();
+        let thread = state.threads.get_mut(title).ok_or(ForumError::NoThread)?;
+        let mut next = thread.clone();
+        let out = change(&mut next)?;
+        self.persist(title, &next)?;
+        *thread = next;
+        Ok(out)
+    }
+
+    /// Renames `uploads/TITLE` to a hidden trash name (never a valid title)
+    /// so it can be deleted without the lock; `None` if there was none.
+    fn move_to_trash(&self, title: &str) -> io::Result<Option<PathBuf>> {
+        let dir = self.uploads_dir.join(title);
+        let trash = self
+            .uploads_dir
+            .join(format!(".{title}.trash-{}", unique_suffix()));
+        match fs::rename(&dir, &trash) {
+            Ok(()) => Ok(Some(trash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => {
+                log::warn!(
+                    "could not move {} aside ({e}); deleting in place",
+                    dir.display()
+                );
+                disk::remove_tree_if_exists(&dir).map(|()| None)
+            }
+        }
+    }
+}

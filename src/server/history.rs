@@ -1,0 +1,399 @@
+//! The append-only message log behind a chat room: one text file of lines
+//! `N; D MMM YYYY HH:MM:SS; user; text`, numbered from 1 without gaps, plus
+//! an in-memory index of `(unix seconds, byte offset)` per line (16 bytes a
+//! line) so that "messages since t" seeks straight to the first match
+//! instead of re-reading the file. The file is the source of truth: it is
+//! scanned once at open, a torn tail left by a crash is cut off, and every
+//! append is a single `write_all` followed by `sync_data`, so a message the
+//! caller was told about survives a crash. `MessageLog` is not internally
+//! locked; the server keeps it behind a mutex.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Local, TimeZone};
+use log::{error, warn};
+
+use crate::timefmt;
+
+/// One message as stored in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the log, starting at 1.
+    pub number: u64,
+    /// When the message was logged, whole seconds, local time.
+    pub time: DateTime<Local>,
+    /// Sender's user name.
+    pub user: String,
+    /// Message text (never contains a newline).
+    pub text: String,
+}
+
+impl LogEntry {
+    /// Parses one log line (with or without its trailing newline).
+    /// The text is the last field and may itself contain `"; "`.
+    pub fn from_line(line: &str) -> Option<LogEntry> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut fields = line.splitn(4, "; ");
+        let number = fields.next().filter(|n| is_number(n))?.parse().ok()?;
+        let time = timefmt::parse(fields.next()?)?;
+        let user = fields.next()?.to_owned();
+        let text = fields.next()?.to_owned();
+        Some(LogEntry {
+            number,
+            time,
+            user,
+            text,
+        })
+    }
+}
+
+/// Formats the entry as its log line, without the trailing newline.
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = timefmt::format(&self.time);
+        write!(f, "{}; {}; {}; {}", self.number, time, self.user, self.text)
+    }
+}
+
+/// Index slot for one line: its time in unix seconds and where it starts.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    ts: i64,
+    offset: u64,
+}
+
+/// What the opening scan learned about an existing file.
+#[derive(Default)]
+struct Scan {
+    index: Vec<Slot>,
+    next_number: u64,
+    good_end: u64,
+    /// Bytes after `good_end` (a torn or garbage tail) to cut off.
+    torn_bytes: u64,
+}
+
+/// An append-only, crash-safe message log with a time index.
+pub struct MessageLog {
+    path: PathBuf,
+    file: File,
+    index: Vec<Slot>,
+    /// `index[..sorted]` has non-decreasing timestamps; equals
+    /// `index.len()` unless the clock ever went backwards.
+    sorted: usize,
+    next_number: u64,
+    /// Length of the file as far as we have written (and fsynced) it.
+    end: u64,
+    /// Set when a failed append could not be rolled back.
+    needs_repair: bool,
+}
+
+impl MessageLog {
+    /// Opens the log at `path`, creating it if missing. Scans the file
+    /// once to build the index; a torn or unparsable last line is
+    /// truncated away (with a warning) and numbering continues from the
+    /// last good line. Unparsable lines in the middle are skipped.
+    pub fn open(path: &Path) -> io::Result<MessageLog> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        if !existed {
+            sync_parent(path);
+        }
+        let scan = scan(&file, path)?;
+        if scan.torn_bytes > 0 {
+            let (p, n, at) = (path.display(), scan.torn_bytes, scan.good_end);
+            warn!("{p}: truncating torn tail of {n} bytes at offset {at}");
+            file.set_len(scan.good_end)?;
+            file.sync_all()?;
+        }
+        let mut log = MessageLog {
+            path: path.to_path_buf(),
+            file,
+            index: Vec::with_capacity(scan.index.len()),
+            sorted: 0,
+            next_number: scan.next_number.max(1),
+            end: scan.good_end,
+            needs_repair: false,
+        };
+        scan.index.into_iter().for_each(|s| log.push(s));
+        Ok(log)
+    }
+
+    /// Appends one message stamped `now` (truncated to whole seconds) and
+    /// makes it durable before returning it. `\r`/`\n` in `user` or `text`
+    /// become spaces, as does `;` in `user`, so the line always parses
+    /// back. On error nothing is logged and the numbering is unchanged.
+    pub fn append(&mut self, user: &str, text: &str, now: DateTime<Local>) -> io::Result<LogEntry> {
+        let whole = Local.timestamp_opt(now.timestamp(), 0).single();
+        let entry = LogEntry {
+            number: self.next_number,
+            time: whole.unwrap_or(now),
+            user: user.replace(['\r', '\n', ';'], " "),
+            text: text.replace(['\r', '\n'], " "),
+        };
+        let line = format!("{entry}\n");
+        self.write_line(line.as_bytes())?;
+        self.push(Slot {
+            ts: entry.time.timestamp(),
+            offset: self.end,
+        });
+        self.end += line.len() as u64;
+        self.next_number += 1;
+        Ok(entry)
+    }
+
+    /// Entries whose time (whole seconds) is strictly later than unix
+    /// second `t`, in number order. Binary-searches the index, then reads
+    /// only the tail of the file from the first candidate's offset.
+    pub fn since(&self, t: i64) -> io::Result<Vec<LogEntry>> {
+        let first = self.index[..self.sorted].partition_point(|s| s.ts <= t);
+        let Some(slot) = self.index.get(first) else {
+            return Ok(Vec::new());
+        };
+        let tail = self.read_tail(slot.offset)?;
+        let tail = String::from_utf8_lossy(&tail);
+        let entries = tail
+            .split_terminator('\n')
+            .filter_map(LogEntry::from_line)
+            .filter(|e| e.time.timestamp() > t)
+            .collect();
+        Ok(entries)
+    }
+
+    /// Number of entries in the log.
+    pub fn len(&self) -> u64 {
+        self.index.len() as u64
+    }
+
+    /// True when the log holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The number the next appended entry will get.
+    pub fn next_number(&self) -> u64 {
+        self.next_number
+    }
+
+    /// Records a new index slot, tracking whether order still holds.
+    fn push(&mut self, slot: Slot) {
+        let in_order = self.index.last().is_none_or(|last| slot.ts >= last.ts);
+        if self.sorted == self.index.len() && in_order {
+            self.sorted += 1;
+        }
+        self.index.push(slot);
+    }
+
+    /// Writes and fsyncs one whole line; on failure cuts the file back to
+    /// its last good length so a partial line never precedes the next one.
+    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.needs_repair {
+            self.file.set_len(self.end)?;
+            self.needs_repair = false;
+        }
+        let result = self
+            .file
+            .write_all(line)
+            .and_then(|()| self.file.sync_data());
+        let rollback = result.as_ref().err().map(|_| self.file.set_len(self.end));
+        if let Some(Err(e)) = rollback {
+            error!("{}: rollback failed: {e}", self.path.display());
+            self.needs_repair = true;
+        }
+        result
+    }
+
+    /// Reads the file from `offset` up to the end we know to be complete.
+    fn read_tail(&self, offset: u64) -> io::Result<Vec<u8>> {
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity((self.end - offset) as usize);
+        file.take(self.end - offset).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Reads every line once, indexing the good ones. A run of bad lines at
+/// the very end (including a line without `\n`) marks the file as torn.
+fn scan(file: &File, path: &Path) -> io::Result<Scan> {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut scan = Scan::default();
+    let mut line = Vec::with_capacity(256);
+    let mut pos = 0u64;
+    let mut bad_from: Option<u64> = None;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let start = pos;
+        pos += n as u64;
+        let Some((number, ts)) = parse_indexed(&line) else {
+            bad_from.get_or_insert(start);
+            continue;
+        };
+        if let Some(from) = bad_from.take() {
+            warn!("{}: skipping corrupt bytes {from}..{start}", path.display());
+        }
+        scan.index.push(Slot { ts, offset: start });
+        scan.next_number = number + 1;
+        scan.good_end = pos;
+    }
+    scan.torn_bytes = pos - scan.good_end;
+    Ok(scan)
+}
+
+/// Number and unix time of a complete (newline-terminated) line; checks
+/// the same shape as [`LogEntry::from_line`] without copying user or text.
+fn parse_indexed(line: &[u8]) -> Option<(u64, i64)> {
+    let line = std::str::from_utf8(line.strip_suffix(b"\n")?).ok()?;
+    let mut fields = line.splitn(4, "; ");
+    let number = fields.next().filter(|n| is_number(n))?.parse().ok()?;
+    let time = timefmt::parse(fields.next()?)?;
+    fields.nth(1)?;
+    Some((number, time.timestamp()))
+}
+
+/// Non-empty and all ASCII digits (rejects `+1`, ` 1`).
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Best-effort fsync of the directory holding a newly created file, so
+/// the file's existence is as durable as its contents.
+pub(crate) fn sync_parent(path: &Path) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        warn!("{}: directory fsync failed: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn at(ts: i64) -> DateTime<Local> {
+        Local.timestamp_opt(ts, 0).unwrap()
+    }
+
+    fn numbers(entries: &[LogEntry]) -> Vec<u64> {
+        entries.iter().map(|e| e.number).collect()
+    }
+
+    const T0: i64 = 1_654_000_000;
+
+    #[test]
+    fn append_writes_exact_lines_and_numbers_from_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let mut log = MessageLog::open(&path).unwrap();
+        assert!(log.is_empty());
+        let e = log.append("yoda", "do; or do not", at(T0)).unwrap();
+        log.append("luke", "two\nlines\r", at(T0 + 1)).unwrap();
+        assert_eq!((e.number, log.len()), (1, 2));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("1; {}; yoda; do; or do not", timefmt::format(&at(T0)))
+        );
+        assert!(lines[1].ends_with("; luke; two lines "), "{}", lines[1]);
+        assert_eq!(LogEntry::from_line(lines[0]), Some(e));
+    }
+
+    #[test]
+    fn since_is_strictly_later_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let mut log = MessageLog::open(&path).unwrap();
+        for (i, dt) in [0, 0, 1, 5, 5, 9].into_iter().enumerate() {
+            log.append("u", &format!("m{i}"), at(T0 + dt)).unwrap();
+        }
+        assert_eq!(numbers(&log.since(T0 - 1).unwrap()), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(numbers(&log.since(T0).unwrap()), [3, 4, 5, 6]);
+        assert_eq!(numbers(&log.since(T0 + 4).unwrap()), [4, 5, 6]);
+        assert!(log.since(T0 + 9).unwrap().is_empty());
+        drop(log);
+        let log = MessageLog::open(&path).unwrap();
+        assert_eq!(numbers(&log.since(T0 + 1).unwrap()), [4, 5, 6]);
+        assert_eq!(log.since(T0 + 8).unwrap()[0].text, "m5");
+    }
+
+    #[test]
+    fn since_is_correct_when_clock_goes_backwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MessageLog::open(&dir.path().join("log.txt")).unwrap();
+        for dt in [10, 20, 5, 30, 15] {
+            log.append("u", "x", at(T0 + dt)).unwrap();
+        }
+        assert_eq!(numbers(&log.since(T0 + 12).unwrap()), [2, 4, 5]);
+        assert_eq!(numbers(&log.since(T0 + 25).unwrap()), [4]);
+        assert_eq!(numbers(&log.since(T0).unwrap()), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_and_numbering_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let mut log = MessageLog::open(&path).unwrap();
+        log.append("a", "one", at(T0)).unwrap();
+        log.append("b", "two", at(T0 + 1)).unwrap();
+        drop(log);
+        let good_len = std::fs::metadata(&path).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"3; 1 Jun 2022 21:3").unwrap();
+        let mut log = MessageLog::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
+        assert_eq!(log.append("c", "three", at(T0 + 2)).unwrap().number, 3);
+        drop(log);
+        let log = MessageLog::open(&path).unwrap();
+        assert_eq!((log.len(), log.next_number()), (3, 4));
+        assert_eq!(numbers(&log.since(T0).unwrap()), [2, 3]);
+    }
+
+    #[test]
+    fn garbage_tail_dropped_and_middle_garbage_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        let t = timefmt::format(&at(T0));
+        let body = format!("1; {t}; a; x\nnoise\n2; {t}; b; y\n3; bogus; c; z\n");
+        std::fs::write(&path, body).unwrap();
+        let mut log = MessageLog::open(&path).unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.append("d", "w", at(T0 + 1)).unwrap().number, 3);
+        assert_eq!(numbers(&log.since(T0 - 1).unwrap()), [1, 2, 3]);
+    }
+
+    /// Run with `cargo test --release -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn million_lines_open_and_since_latency() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, path) = (1_000_000i64, dir.path().join("big.txt"));
+        let mut w = io::BufWriter::new(File::create(&path).unwrap());
+        for i in 0..n {
+            let t = timefmt::format(&at(T0 + i));
+            writeln!(w, "{}; {t}; user{}; message number {i}; hi", i + 1, i % 97).unwrap();
+        }
+        w.into_inner().unwrap().sync_all().unwrap();
+        let started = Instant::now();
+        let log = MessageLog::open(&path).unwrap();
+        println!("open of {n} lines: {:?}", started.elapsed());
+        assert_eq!(log.len(), n as u64);
+        let (calls, started) = (10_000, Instant::now());
+        for _ in 0..calls {
+            assert_eq!(log.since(T0 + n - 11).unwrap().len(), 10);
+        }
+        println!("since(last 10): {:?} per call", started.elapsed() / calls);
+    }
+}

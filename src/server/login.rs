@@ -1,0 +1,151 @@
+//! Login, sign-up and logout: the transitions of a connection's login phase, as state
+//! methods that answer with the [`Reply`] the client acts on (`then` names the next
+//! prompt). Failed attempts count per username, across connections and addresses.
+
+use super::accounts::{self, Account};
+use super::journal::Record;
+use super::state::{ConnId, Core, Online, Reply, State, Stint};
+use crate::protocol::{Farewell, Then};
+use crate::text;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Where a logging-in client is: its address and the ports it listens on for peers.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub udp_port: u16,
+    pub p2p_port: u16,
+}
+
+impl Core {
+    /// Puts `user` online; returns the offline messages waiting for them.
+    fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer) -> Vec<String> {
+        self.login_seq += 1;
+        self.online.insert(
+            user.to_string(),
+            Online {
+                conn,
+                ip: peer.addr.ip(),
+                udp_port: peer.udp_port,
+                p2p_port: peer.p2p_port,
+                since: chrono::Local::now(),
+                seq: self.login_seq,
+                last_active: Instant::now(),
+            },
+        );
+        self.history.push(Stint {
+            user: user.to_string(),
+            end: None,
+        });
+        self.userlog_gen += 1;
+        self.presence(user, &text::logged_in(user));
+        self.offline.remove(user).unwrap_or_default()
+    }
+}
+
+impl State {
+    /// The username step.
+    pub fn login_username(&self, name: &str) -> Reply {
+        if !accounts::valid_credential(name) {
+            return Reply::err(text::invalid_name("username")).then(Then::AskUsername);
+        }
+        if self.user_exists(name) {
+            Reply::ok(vec![]).then(Then::AskPassword)
+        } else if self.config().signup {
+            Reply::ok(vec![]).then(Then::AskNewPassword)
+        } else {
+            Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername)
+        }
+    }
+
+    /// The password step for an existing account.
+    pub fn login_password(&self, conn: ConnId, name: &str, pw: &str, peer: &Peer) -> Reply {
+        let now = Instant::now();
+        let cfg = self.config();
+        // The journal lock is taken first (lock order) so no offline message can be
+        // queued between our taking the queue and recording its delivery.
+        let mut journal = self.0.journal.lock();
+        let delivered = {
+            let mut core = self.0.core.lock();
+            let Some(acct) = core.accounts.get_mut(name) else {
+                return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
+            };
+            if acct.is_locked(now) {
+                return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 });
+            }
+            if !acct.password_matches(pw) {
+                return if acct.record_failure(now, cfg.attempts, cfg.block_duration) {
+                    self.announce(&format!("{name} is locked out after failed logins"));
+                    Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
+                } else {
+                    Reply::err(text::INVALID_PASSWORD_RETRY).then(Then::AskPassword)
+                };
+            }
+            acct.record_success();
+            if core.online.contains_key(name) {
+                return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
+            }
+            core.come_online(name, conn, peer)
+        };
+        if !delivered.is_empty() {
+            let rec = Record::Delivered {
+                to: name.to_string(),
+                count: delivered.len(),
+            };
+            let _ = State::journal_append(&mut journal, &rec);
+        }
+        drop(journal);
+        self.welcome(name, peer, delivered)
+    }
+
+    /// The new-password step: creates the account, then logs in.
+    pub fn sign_up(&self, conn: ConnId, name: &str, pw: &str, peer: &Peer) -> Reply {
+        if !self.config().signup {
+            return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
+        }
+        if !accounts::valid_credential(pw) {
+            return Reply::err(text::invalid_name("password")).then(Then::AskNewPassword);
+        }
+        let _file = self.0.credentials.lock();
+        if self.user_exists(name) {
+            return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
+        }
+        if let Err(e) = accounts::append(&self.config().credentials, name, pw) {
+            log::error!("cannot append to the credentials file: {e}");
+            return Reply::err("Error. The account could not be created, try again")
+                .then(Then::AskUsername);
+        }
+        let delivered = {
+            let mut core = self.0.core.lock();
+            core.accounts
+                .insert(name.to_string(), Account::new(pw.to_string()));
+            core.come_online(name, conn, peer)
+        };
+        self.announce(&format!("{name} signed up"));
+        self.welcome(name, peer, delivered)
+    }
+
+    fn welcome(&self, name: &str, peer: &Peer, delivered: Vec<String>) -> Reply {
+        self.announce(&format!("{name} logged in from {}", peer.addr));
+        self.sync_userlog();
+        let mut lines = vec![text::WELCOME.to_string()];
+        lines.extend(delivered);
+        Reply::ok(lines).then(Then::LoggedIn)
+    }
+
+    /// `logout`, `OUT` or `XIT`.
+    pub fn logout(&self, conn: ConnId, user: &str, how: Farewell) -> Reply {
+        let gone = self.0.core.lock().go_offline(user, conn, Instant::now());
+        if gone {
+            self.announce(&text::logged_out(user));
+            self.sync_userlog();
+        }
+        let line = match how {
+            Farewell::Logout => text::goodbye(user),
+            Farewell::Out => text::bye(user),
+            Farewell::Xit => text::XIT_GOODBYE.to_string(),
+        };
+        Reply::line(line).then(Then::Exit { code: 0 })
+    }
+}

@@ -1,0 +1,152 @@
+//! The server: binds, accepts, and runs one session per connection.
+//!
+//! Threads: this accept loop (the caller's thread), one timer thread, and per connection
+//! one session (reader) thread and one writer thread. [`run`] returns after a shutdown
+//! (SHT, a signal, or [`State::shutdown`]) once the connections have closed.
+
+pub mod accounts;
+mod board;
+pub mod config;
+pub mod forum;
+pub mod history;
+pub mod journal;
+mod login;
+mod messaging;
+pub mod outbox;
+mod p2p;
+pub mod rooms;
+mod session;
+pub mod state;
+mod timer;
+mod toom;
+
+pub use config::{Args, Config};
+pub use login::Peer;
+pub use state::State;
+
+use crate::protocol::{encode, Event};
+use socket2::{Domain, Socket, Type};
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Pending connections the kernel queues for us (std's default is 128, which makes a
+/// burst of a thousand connects wait seconds on SYN retries).
+const BACKLOG: i32 = 4096;
+/// Stack for per-connection threads: RSS is what is touched (~10 KiB), but virtual size
+/// stays sane with thousands of threads.
+pub const THREAD_STACK: usize = 256 * 1024;
+/// A client that takes no bytes for this long is dropped (bounds a stalled writer).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for clients to be told and closed.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// Binds a listener with a real backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(BACKLOG)?;
+    Ok(sock.into())
+}
+
+/// Serves `listener` until the state is shut down.
+pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let timer_state = state.clone();
+    let timer = thread::Builder::new()
+        .name("timer".into())
+        .spawn(move || timer::run(timer_state, stop_rx))?;
+    while !state.is_shutting_down() {
+        match listener.accept() {
+            Ok((sock, _)) => accept(&state, sock),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + DRAIN;
+    while state.connections() > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(stop_tx);
+    let _ = timer.join();
+    Ok(())
+}
+
+/// Takes one connection: refuses it when full, else starts its threads.
+fn accept(state: &State, sock: TcpStream) {
+    let Ok(addr) = sock.peer_addr() else { return };
+    let _ = sock.set_nonblocking(false);
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+    let sock = Arc::new(sock);
+    let Some((id, conn, rx)) = state.connect(sock.clone()) else {
+        return refuse(&sock, state.is_shutting_down());
+    };
+    let session = session::Session {
+        state: state.clone(),
+        id,
+        conn,
+        peer: Peer {
+            addr,
+            udp_port: 0,
+            p2p_port: 0,
+        },
+        phase: session::Phase::AwaitingUsername,
+    };
+    let spawned = thread::Builder::new()
+        .name(format!("session-{id}"))
+        .stack_size(THREAD_STACK)
+        .spawn(move || serve(session, sock, rx));
+    if let Err(e) = spawned {
+        log::error!("cannot start a session thread: {e}");
+        state.disconnect(id, None);
+    }
+}
+
+/// The session thread: starts the writer, reads until the end, waits for the writer.
+fn serve(
+    session: session::Session,
+    sock: Arc<TcpStream>,
+    rx: crossbeam_channel::Receiver<outbox::Out>,
+) {
+    let wsock = sock.clone();
+    let writer = thread::Builder::new()
+        .name(format!("writer-{}", session.id))
+        .stack_size(THREAD_STACK)
+        .spawn(move || outbox::run_writer(wsock, rx));
+    match writer {
+        Ok(w) => {
+            session.run(sock);
+            let _ = w.join();
+        }
+        Err(e) => {
+            log::error!("cannot start a writer thread: {e}");
+            let _ = sock.shutdown(std::net::Shutdown::Both);
+            session.state.disconnect(session.id, None);
+        }
+    }
+}
+
+/// Tells a connection we cannot take it, from the accept thread (one small write into an
+/// empty socket buffer never blocks).
+fn refuse(sock: &TcpStream, closing: bool) {
+    let text = if closing {
+        crate::text::SHUTTING_DOWN
+    } else {
+        crate::text::SERVER_FULL
+    };
+    let bye = Event::Bye {
+        text: text.to_string(),
+        code: if closing { 0 } else { 1 },
+    };
+    let _ = (&*sock).write_all(&encode(&bye));
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+}

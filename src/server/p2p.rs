@@ -1,0 +1,113 @@
+//! The peer-to-peer broker. The server never carries private chat or file data: it checks
+//! who may talk to whom, asks for consent, and hands both sides the peer's address and a
+//! one-time random token that the connecting peer must present, so a third client cannot
+//! pose as a peer.
+
+use super::state::{Reply, State};
+use crate::protocol::{Event, Then};
+use crate::text;
+
+/// 128 random bits, hex.
+fn token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl State {
+    /// `startprivate USER`: asks USER for consent; the answer arrives as an event.
+    pub fn start_private(&self, me: &str, who: &str) -> Reply {
+        if me == who {
+            return Reply::err("Error. Cannot start private messaging with self");
+        }
+        let mut core = self.0.core.lock();
+        if !core.accounts.contains_key(who) {
+            return Reply::err(text::INVALID_USER);
+        }
+        if core.blocked(who, me) {
+            return Reply::err(format!("Error. {who} has blocked you"));
+        }
+        let ask = Event::PrivateRequest {
+            from: me.to_string(),
+        };
+        if !core.send_event(who, &ask) {
+            return Reply::err(text::is_offline(who));
+        }
+        core.pending_private
+            .insert((me.to_string(), who.to_string()));
+        Reply::ok(vec![])
+    }
+
+    /// The consent answer of `me` to `from`'s request.
+    pub fn private_answer(&self, me: &str, from: &str, accept: bool) -> Reply {
+        let mut core = self.0.core.lock();
+        if !core
+            .pending_private
+            .remove(&(from.to_string(), me.to_string()))
+        {
+            return Reply::err(format!("Error. No private messaging request from {from}"));
+        }
+        if !accept {
+            core.send_event(
+                from,
+                &Event::PrivateDeclined {
+                    user: me.to_string(),
+                },
+            );
+            return Reply::ok(vec![]);
+        }
+        let Some(addr) = core
+            .online
+            .get(me)
+            .map(|o| format!("{}:{}", o.ip, o.p2p_port))
+        else {
+            return Reply::err(text::is_offline(me));
+        };
+        let token = token();
+        let accepted = Event::PrivateAccepted {
+            user: me.to_string(),
+            addr,
+            token: token.clone(),
+        };
+        if !core.send_event(from, &accepted) {
+            return Reply::err(text::is_offline(from));
+        }
+        Reply::ok(vec![]).then(Then::AwaitPeer { token })
+    }
+
+    /// `UDP USER FILE`: tells the audience to expect the file and the presenter where to
+    /// send it.
+    pub fn udp(&self, me: &str, who: &str, file: &str) -> Reply {
+        if me == who {
+            return Reply::err("Error. Cannot upload to self");
+        }
+        if !crate::names::valid_name(file) {
+            return Reply::err(text::invalid_file_name(file));
+        }
+        let core = self.0.core.lock();
+        if !core.accounts.contains_key(who) {
+            return Reply::err(text::INVALID_USER);
+        }
+        let target = core
+            .online
+            .get(who)
+            .filter(|_| !core.blocked(who, me))
+            .map(|o| (o.ip, o.udp_port));
+        let Some((ip, port)) = target else {
+            return Reply::err(text::is_offline(who));
+        };
+        if port == 0 {
+            return Reply::err(format!("Error. {who} cannot receive files"));
+        }
+        let token = token();
+        let incoming = Event::UdpIncoming {
+            from: me.to_string(),
+            file: file.to_string(),
+            token: token.clone(),
+        };
+        core.send_event(who, &incoming);
+        self.announce(&format!("{me} is uploading {file} to {who} over UDP"));
+        Reply::ok(vec![]).then(Then::UdpSend {
+            addr: format!("{ip}:{port}"),
+            token,
+        })
+    }
+}

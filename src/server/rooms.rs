@@ -1,0 +1,372 @@
+//! Separate chat rooms and their durability. A room has an integer id
+//! (from 1), a fixed member list (issuer first, then the named users) and
+//! its own [`MessageLog`] at `DATA_DIR/SR_<id>_messagelog.txt`. The room
+//! list itself lives in `DATA_DIR/rooms.txt`, one `<id>; <m1>, <m2>, ...`
+//! line per room, appended and fsynced before `create` returns, so a room
+//! a user was told about exists after a crash; a torn last line is cut off
+//! at load. Rooms are identified by their member *set*, so the same group
+//! of people always lands in the same room. `Rooms` is not internally
+//! locked; the server keeps it behind a mutex.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use log::{error, warn};
+
+use crate::server::history::{sync_parent, MessageLog};
+
+/// Name of the room list inside the data directory.
+pub const ROOMS_FILE: &str = "rooms.txt";
+
+/// Path of room `id`'s message log inside `dir`.
+pub fn log_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("SR_{id}_messagelog.txt"))
+}
+
+/// One room: who is in it and what was said.
+struct Room {
+    members: Vec<String>,
+    log: MessageLog,
+}
+
+/// All rooms of the server, loaded from and persisted to a data directory.
+pub struct Rooms {
+    dir: PathBuf,
+    file: File,
+    /// Bytes of `rooms.txt` known to be whole lines.
+    end: u64,
+    next_id: u64,
+    rooms: BTreeMap<u64, Room>,
+    /// Sorted, de-duplicated member list -> room id.
+    by_set: HashMap<Vec<String>, u64>,
+}
+
+impl Rooms {
+    /// Opens (creating if needed) the data directory `dir`, loads
+    /// `rooms.txt` (dropping a torn last line) and opens every room's log.
+    pub fn open(dir: &Path) -> io::Result<Rooms> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(ROOMS_FILE);
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        if !existed {
+            sync_parent(&path);
+        }
+        let loaded = load(&mut file, &path)?;
+        let mut rooms = Rooms {
+            dir: dir.to_path_buf(),
+            file,
+            end: loaded.good_end,
+            next_id: 1,
+            rooms: BTreeMap::new(),
+            by_set: HashMap::new(),
+        };
+        for (id, members) in loaded.rooms {
+            rooms.insert(id, members)?;
+        }
+        Ok(rooms)
+    }
+
+    /// The room whose member set equals `members` (order and repeats
+    /// ignored), if there is one.
+    pub fn find(&self, members: &[String]) -> Option<u64> {
+        self.by_set.get(&set_key(members)).copied()
+    }
+
+    /// Creates a room for `members` (issuer first; repeats dropped,
+    /// order kept), records it durably in `rooms.txt` and creates its log.
+    /// Fails with `InvalidInput` for an empty list or a name that is empty,
+    /// padded, or contains `,`, `;` or a line break, and with
+    /// `AlreadyExists` if [`find`](Self::find) would have found a room.
+    pub fn create(&mut self, members: Vec<String>) -> io::Result<u64> {
+        let members = dedup(members);
+        validate(&members)?;
+        if let Some(id) = self.find(&members) {
+            let msg = format!("room {id} already has these members");
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, msg));
+        }
+        let id = self.next_id;
+        self.write_line(&format!("{id}; {}\n", members.join(", ")))?;
+        self.next_id += 1;
+        self.insert(id, members)?;
+        Ok(id)
+    }
+
+    /// Members of room `id`, issuer first.
+    pub fn members(&self, id: u64) -> Option<&[String]> {
+        self.rooms.get(&id).map(|r| r.members.as_slice())
+    }
+
+    /// Room `id`'s message log, for appending.
+    pub fn log_mut(&mut self, id: u64) -> Option<&mut MessageLog> {
+        self.rooms.get_mut(&id).map(|r| &mut r.log)
+    }
+
+    /// Room `id`'s message log, for reading.
+    pub fn log(&self, id: u64) -> Option<&MessageLog> {
+        self.rooms.get(&id).map(|r| &r.log)
+    }
+
+    /// Ids of the rooms `user` belongs to, ascending.
+    pub fn rooms_of(&self, user: &str) -> Vec<u64> {
+        let member = |r: &Room| r.members.iter().any(|m| m == user);
+        self.rooms
+            .iter()
+            .filter(|(_, r)| member(r))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Registers a room in memory and opens (creating) its log.
+    fn insert(&mut self, id: u64, members: Vec<String>) -> io::Result<()> {
+        let log = MessageLog::open(&log_path(&self.dir, id))?;
+        self.next_id = self.next_id.max(id + 1);
+        self.by_set.insert(set_key(&members), id);
+        self.rooms.insert(id, Room { members, log });
+        Ok(())
+    }
+
+    /// Appends and fsyncs one line of `rooms.txt`, rolling back on error.
+    fn write_line(&mut self, line: &str) -> io::Result<()> {
+        let result = self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => self.end += line.len() as u64,
+            Err(_) => {
+                if let Err(e) = self.file.set_len(self.end) {
+                    error!("{}: rollback failed: {e}", self.dir.display());
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Rooms read from `rooms.txt` and where its last whole line ends.
+struct Loaded {
+    rooms: Vec<(u64, Vec<String>)>,
+    good_end: u64,
+}
+
+/// Parses `rooms.txt`, skipping bad or duplicate lines and truncating a
+/// torn or unparsable tail so later appends start on a fresh line.
+fn load(file: &mut File, path: &Path) -> io::Result<Loaded> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let mut loaded = Loaded {
+        rooms: Vec::new(),
+        good_end: 0,
+    };
+    let mut seen = BTreeSet::new();
+    let mut pos = 0u64;
+    for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+        let start = pos;
+        pos += chunk.len() as u64;
+        let Some((id, members)) = parse_line(chunk) else {
+            continue;
+        };
+        if loaded.good_end != start {
+            warn!(
+                "{}: skipping bad bytes {}..{start}",
+                path.display(),
+                loaded.good_end
+            );
+        }
+        loaded.good_end = pos;
+        if seen.insert(id) {
+            loaded.rooms.push((id, members));
+        } else {
+            warn!("{}: ignoring duplicate room {id}", path.display());
+        }
+    }
+    if pos > loaded.good_end {
+        let at = loaded.good_end;
+        warn!("{}: truncating torn tail at offset {at}", path.display());
+        file.set_len(at)?;
+        file.sync_all()?;
+    }
+    Ok(loaded)
+}
+
+/// Parses a whole `<id>; <m1>, <m2>, ...\n` line.
+fn parse_line(chunk: &[u8]) -> Option<(u64, Vec<String>)> {
+    let line = std::str::from_utf8(chunk.strip_suffix(b"\n")?).ok()?;
+    let (id, rest) = line.split_once("; ")?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let id = id.parse().ok().filter(|&id| id > 0)?;
+    let members: Vec<String> = rest.split(", ").map(str::to_owned).collect();
+    validate(&members).ok()?;
+    Some((id, members))
+}
+
+/// Drops repeated names, keeping first occurrences in order.
+fn dedup(members: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    members
+        .into_iter()
+        .filter(|m| seen.insert(m.clone()))
+        .collect()
+}
+
+/// Order- and repeat-insensitive lookup key for a member list.
+fn set_key(members: &[String]) -> Vec<String> {
+    let set: BTreeSet<&String> = members.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
+/// Checks that the list is non-empty and every name survives the
+/// `rooms.txt` line format unchanged.
+fn validate(members: &[String]) -> io::Result<()> {
+    let bad = |m: &String| m.is_empty() || m.trim() != m || m.contains([',', ';', '\n', '\r']);
+    match members.iter().find(|m| bad(m)) {
+        _ if members.is_empty() => Err(invalid("a room needs members".into())),
+        Some(m) => Err(invalid(format!("bad member name {m:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// An `InvalidInput` error with `msg`.
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Local, TimeZone};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn now() -> chrono::DateTime<Local> {
+        Local.timestamp_opt(1_654_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn create_and_find_use_set_semantics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        assert_eq!(rooms.create(names(&["ann", "bob", "ann"])).unwrap(), 1);
+        assert_eq!(rooms.find(&names(&["bob", "ann"])), Some(1));
+        assert_eq!(rooms.find(&names(&["ann", "bob", "bob"])), Some(1));
+        assert_eq!(rooms.find(&names(&["ann"])), None);
+        assert_eq!(rooms.find(&names(&["ann", "bob", "cy"])), None);
+        assert_eq!(rooms.create(names(&["cy", "ann"])).unwrap(), 2);
+        assert_eq!(rooms.members(1).unwrap(), names(&["ann", "bob"]));
+        assert_eq!(rooms.rooms_of("ann"), [1, 2]);
+        assert_eq!(rooms.rooms_of("cy"), [2]);
+        assert!(rooms.rooms_of("dee").is_empty());
+        let dup = rooms.create(names(&["bob", "ann"])).unwrap_err();
+        assert_eq!(dup.kind(), io::ErrorKind::AlreadyExists);
+        assert!(log_path(dir.path(), 2).exists());
+        assert!(rooms.log(3).is_none() && rooms.members(3).is_none());
+    }
+
+    #[test]
+    fn rejects_unstorable_member_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        for bad in [vec![], names(&["a", ""]), names(&["a,b"]), names(&[" a"])] {
+            let err = rooms.create(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        assert_eq!(rooms.create(names(&["a", "b"])).unwrap(), 1);
+    }
+
+    #[test]
+    fn rooms_persist_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        rooms.create(names(&["ann", "bob"])).unwrap();
+        rooms.create(names(&["cy", "ann", "dee"])).unwrap();
+        drop(rooms);
+        let text = fs::read_to_string(dir.path().join(ROOMS_FILE)).unwrap();
+        assert_eq!(text, "1; ann, bob\n2; cy, ann, dee\n");
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        assert_eq!(rooms.members(2).unwrap(), names(&["cy", "ann", "dee"]));
+        assert_eq!(rooms.find(&names(&["dee", "cy", "ann"])), Some(2));
+        assert_eq!(rooms.create(names(&["bob"])).unwrap(), 3);
+    }
+
+    #[test]
+    fn torn_rooms_line_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ROOMS_FILE);
+        fs::write(&path, "1; a, b\njunk\n2; c, d\n3; e, ").unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        assert_eq!(rooms.rooms_of("c"), [2]);
+        assert_eq!(rooms.find(&names(&["e"])), None);
+        assert_eq!(rooms.create(names(&["e", "f"])).unwrap(), 3);
+        drop(rooms);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "1; a, b\njunk\n2; c, d\n3; e, f\n");
+        let rooms = Rooms::open(dir.path()).unwrap();
+        assert_eq!(rooms.members(3).unwrap(), names(&["e", "f"]));
+    }
+
+    #[test]
+    fn numbering_per_room_continues_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        let a = rooms.create(names(&["x", "y"])).unwrap();
+        let b = rooms.create(names(&["x", "z"])).unwrap();
+        rooms.log_mut(a).unwrap().append("x", "hi", now()).unwrap();
+        rooms.log_mut(a).unwrap().append("y", "yo", now()).unwrap();
+        rooms.log_mut(b).unwrap().append("z", "hey", now()).unwrap();
+        drop(rooms);
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        let e = rooms
+            .log_mut(a)
+            .unwrap()
+            .append("x", "again", now())
+            .unwrap();
+        assert_eq!(e.number, 3);
+        let e = rooms
+            .log_mut(b)
+            .unwrap()
+            .append("x", "back", now())
+            .unwrap();
+        assert_eq!(e.number, 2);
+        let entries = rooms.log(a).unwrap().since(0).unwrap();
+        let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["hi", "yo", "again"]);
+    }
+
+    #[test]
+    fn concurrent_appends_behind_a_mutex_have_no_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        let id = rooms.create(names(&["a", "b"])).unwrap();
+        let rooms = Arc::new(Mutex::new(rooms));
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let rooms = Arc::clone(&rooms);
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let mut guard = rooms.lock();
+                        let log = guard.log_mut(id).unwrap();
+                        log.append("a", &format!("w{w} m{i}"), Local::now())
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().for_each(|h| h.join().unwrap());
+        let all = rooms.lock().log(id).unwrap().since(0).unwrap();
+        let numbers: Vec<u64> = all.iter().map(|e| e.number).collect();
+        assert_eq!(numbers, (1..=100).collect::<Vec<u64>>());
+    }
+}

@@ -1,0 +1,232 @@
+//! One connection's reader thread: reads requests, walks the login phase, dispatches
+//! commands to the state, and queues each response in the connection's outbox.
+//!
+//! The connection lifecycle is the [`Phase`] type with one transition per login
+//! response. The session ends when the client closes, when a reply says `Exit`, on a
+//! protocol violation (an over-long line), or when the socket is shut down by the
+//! server (shutdown, idle timeout, outbox overflow); it then logs the user out.
+
+use super::login::Peer;
+use super::outbox::{Conn, Out};
+use super::state::{ConnId, Reply, State};
+use crate::protocol::{self, ClientMsg, Command, Event, FrameError, Request, Response, Then};
+use crate::text;
+use std::io::BufReader;
+use std::net::TcpStream;
+use std::sync::Arc;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    AwaitingUsername,
+    AwaitingPassword { user: String },
+    AwaitingNewPassword { user: String },
+    LoggedIn { user: String },
+    Closing,
+}
+
+impl Phase {
+    /// The phase a login response leads to.
+    fn after(self, then: &Then) -> Phase {
+        match (self, then) {
+            (_, Then::Exit { .. }) => Phase::Closing,
+            (_, Then::AskUsername) => Phase::AwaitingUsername,
+            (Phase::AwaitingUsername, Then::AskPassword) => Phase::AwaitingUsername,
+            (p, _) => p,
+        }
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Phase::LoggedIn { user } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// Malformed lines tolerated before a connection is dropped as hostile.
+const MAX_MALFORMED: u32 = 8;
+
+/// One connection's session.
+pub struct Session {
+    pub state: State,
+    pub id: ConnId,
+    pub conn: Conn,
+    pub peer: Peer,
+    pub phase: Phase,
+}
+
+impl Session {
+    /// Runs the reader loop to the end, then cleans up.
+    pub fn run(mut self, sock: Arc<TcpStream>) {
+        let mut reader = BufReader::with_capacity(16 * 1024, &*sock);
+        let mut buf = Vec::new();
+        let mut malformed = 0;
+        while self.phase != Phase::Closing {
+            match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
+                Ok(ClientMsg::Request(req)) => self.handle(req, &mut reader),
+                Ok(ClientMsg::Bin(_)) => self.reject("unexpected binary frame", &mut malformed),
+                Err(FrameError::Malformed(why)) => self.reject(&why, &mut malformed),
+                Err(FrameError::TooLong) => {
+                    self.protocol_error("line too long");
+                    break;
+                }
+                Err(FrameError::Closed) | Err(FrameError::Io(_)) => break,
+            }
+        }
+        self.conn.send(Out::Close);
+        self.state.disconnect(self.id, self.phase.user());
+    }
+
+    fn reject(&mut self, why: &str, malformed: &mut u32) {
+        *malformed += 1;
+        log::debug!("{}: malformed request: {why}", self.peer.addr);
+        self.conn.send_msg(&Event::Text {
+            text: text::PROTOCOL_ERROR.to_string(),
+        });
+        if *malformed >= MAX_MALFORMED {
+            self.protocol_error("too many malformed requests");
+        }
+    }
+
+    fn protocol_error(&mut self, why: &str) {
+        log::info!("{}: disconnecting: {why}", self.peer.addr);
+        self.conn.send_msg(&Event::Error {
+            text: format!("Error. {why}, disconnecting"),
+        });
+        self.phase = Phase::Closing;
+    }
+
+    pub(super) fn respond(&self, id: u64, reply: Reply) {
+        self.conn.send_msg(&Response {
+            re: id,
+            ok: reply.ok,
+            lines: reply.lines,
+            then: reply.then,
+        });
+    }
+
+    fn handle(&mut self, req: Request, reader: &mut BufReader<&TcpStream>) {
+        let reply = match self.phase.clone() {
+            Phase::LoggedIn { user } => {
+                self.state.touch(&user);
+                match req.cmd {
+                    Command::Upd { title, file, size } => {
+                        return self.upload(req.id, &user, &title, &file, size, reader)
+                    }
+                    Command::Dwn { title, file } => {
+                        return self.download(req.id, &user, &title, &file)
+                    }
+                    cmd => self.dispatch(&user, cmd),
+                }
+            }
+            phase => self.login_step(phase, req.cmd),
+        };
+        if let Then::Exit { .. } = reply.then {
+            self.phase = Phase::Closing;
+        }
+        self.respond(req.id, reply);
+    }
+
+    /// The login phase: `hello`, `username`, then `password` or `new_password`.
+    fn login_step(&mut self, phase: Phase, cmd: Command) -> Reply {
+        let reply = match (&phase, cmd) {
+            (_, Command::Hello { udp_port, p2p_port }) => {
+                self.peer.udp_port = udp_port;
+                self.peer.p2p_port = p2p_port;
+                return Reply::ok(vec![]).then(Then::AskUsername);
+            }
+            (_, Command::Username { name }) => {
+                let reply = self.state.login_username(&name);
+                self.phase = match reply.then {
+                    Then::AskPassword => Phase::AwaitingPassword { user: name },
+                    Then::AskNewPassword => Phase::AwaitingNewPassword { user: name },
+                    _ => Phase::AwaitingUsername,
+                };
+                return reply;
+            }
+            (Phase::AwaitingPassword { user }, Command::Password { password }) => self
+                .state
+                .login_password(self.id, user, &password, &self.peer),
+            (Phase::AwaitingNewPassword { user }, Command::NewPassword { password }) => {
+                self.state.sign_up(self.id, user, &password, &self.peer)
+            }
+            _ => Reply::err(text::NOT_LOGGED_IN).then(Then::AskUsername),
+        };
+        self.phase = match (&reply.then, &phase) {
+            (Then::LoggedIn, Phase::AwaitingPassword { user })
+            | (Then::LoggedIn, Phase::AwaitingNewPassword { user }) => {
+                Phase::LoggedIn { user: user.clone() }
+            }
+            (then, _) => phase.after(then),
+        };
+        reply
+    }
+
+    /// One logged-in command.
+    fn dispatch(&mut self, user: &str, cmd: Command) -> Reply {
+        let s = &self.state;
+        if let Some(name) = cmd_name(&cmd) {
+            s.announce(&format!("{user} issued {name} command"));
+        }
+        match cmd {
+            Command::Message { to, text } => s.message(user, &to, &text),
+            Command::Broadcast { text } => s.broadcast(user, &text),
+            Command::WhoElse => s.whoelse(user),
+            Command::WhoElseSince { secs } => s.whoelsesince(user, secs),
+            Command::Block { user: who } => s.set_block(user, &who, true),
+            Command::Unblock { user: who } => s.set_block(user, &who, false),
+            Command::Logout { how } => s.logout(self.id, user, how),
+            Command::Bcm { text } => s.bcm(user, &text),
+            Command::Atu => s.atu(user),
+            Command::Srb { users } => s.srb(user, &users),
+            Command::Srm { room, text } => s.srm(user, room, &text),
+            Command::Rdm { kind, since } => s.rdm(user, &kind, &since),
+            Command::Crt { title } => s.crt(user, &title),
+            Command::Msg { title, text } => s.msg(user, &title, &text),
+            Command::Dlt { title, n } => s.dlt(user, &title, n),
+            Command::Edt { title, n, text } => s.edt(user, &title, n, &text),
+            Command::Lst => s.lst(),
+            Command::Rdt { title } => s.rdt(&title),
+            Command::Rmv { title } => s.rmv(user, &title),
+            Command::Sht { password } => s.sht(&password),
+            Command::StartPrivate { user: who } => s.start_private(user, &who),
+            Command::PrivateAnswer { from, accept } => s.private_answer(user, &from, accept),
+            Command::Activity => Reply::ok(vec![]),
+            Command::Udp { user: who, file } => s.udp(user, &who, &file),
+            Command::Hello { .. }
+            | Command::Username { .. }
+            | Command::Password { .. }
+            | Command::NewPassword { .. } => Reply::err("Error. Already logged in"),
+            Command::Upd { .. } | Command::Dwn { .. } => unreachable!("handled by the session"),
+        }
+    }
+}
+
+/// The name the server log uses for a command (`yoda issued CRT command`).
+fn cmd_name(cmd: &Command) -> Option<&'static str> {
+    Some(match cmd {
+        Command::Message { .. } => "message",
+        Command::Broadcast { .. } => "broadcast",
+        Command::WhoElse => "whoelse",
+        Command::WhoElseSince { .. } => "whoelsesince",
+        Command::Block { .. } => "block",
+        Command::Unblock { .. } => "unblock",
+        Command::Bcm { .. } => "BCM",
+        Command::Atu => "ATU",
+        Command::Srb { .. } => "SRB",
+        Command::Srm { .. } => "SRM",
+        Command::Rdm { .. } => "RDM",
+        Command::Crt { .. } => "CRT",
+        Command::Msg { .. } => "MSG",
+        Command::Dlt { .. } => "DLT",
+        Command::Edt { .. } => "EDT",
+        Command::Lst => "LST",
+        Command::Rdt { .. } => "RDT",
+        Command::Rmv { .. } => "RMV",
+        Command::Sht { .. } => "SHT",
+        Command::StartPrivate { .. } => "startprivate",
+        Command::Udp { .. } => "UDP",
+        _ => return None,
+    })
+}

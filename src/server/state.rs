@@ -1,0 +1,395 @@
+//! The shared-state facade: one cloneable [`State`] whose methods lock, change, copy out
+//! and unlock. Feature files (`login.rs`, `messaging.rs`, `toom.rs`, `board.rs`, `p2p.rs`)
+//! add `impl State` blocks of their own; this file holds the data and what they share.
+//!
+//! Locks and their order (take them in this order, never the reverse):
+//! `journal` → `userlog` → `broadcasts` → `rooms` → `core`. `core` is never held across
+//! file I/O, an fsync, a sleep or a socket write: sending to a user only queues into that
+//! user's outbox. The forum has its own internal lock, never taken while `core` is held.
+
+use super::accounts::{self, Account};
+use super::config::Config;
+use super::forum::Forum;
+use super::history::MessageLog;
+use super::journal::{Journal, Record};
+use super::outbox::{Conn, Out};
+use super::rooms::Rooms;
+use crate::protocol::{Event, Then};
+use chrono::{DateTime, Local};
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Identifies one connection for its whole life.
+pub type ConnId = u64;
+
+/// The shared state; clones share it.
+#[derive(Clone)]
+pub struct State(pub(super) Arc<Shared>);
+
+pub(super) struct Shared {
+    pub config: Config,
+    pub core: Mutex<Core>,
+    pub journal: Mutex<Journal>,
+    /// Generation of the userlog.txt last written.
+    pub userlog: Mutex<u64>,
+    /// Serialises appends to the credentials file.
+    pub credentials: Mutex<()>,
+    /// messagelog.txt: `broadcast` and `BCM`.
+    pub broadcasts: Mutex<MessageLog>,
+    pub rooms: Mutex<Rooms>,
+    pub forum: Forum,
+    pub shutting_down: AtomicBool,
+    pub next_conn: AtomicU64,
+}
+
+/// Everything behind the `core` lock.
+#[derive(Default)]
+pub(super) struct Core {
+    pub accounts: HashMap<String, Account>,
+    /// Every open connection, logged in or not (shutdown tells them all).
+    pub conns: HashMap<ConnId, Conn>,
+    pub online: HashMap<String, Online>,
+    /// Login history since start-up, for `whoelsesince`.
+    pub history: Vec<Stint>,
+    /// blocker -> blocked users
+    pub blocks: HashMap<String, HashSet<String>>,
+    /// recipient -> undelivered lines, oldest first
+    pub offline: HashMap<String, Vec<String>>,
+    /// Bumped whenever the set of active users changes.
+    pub userlog_gen: u64,
+    pub login_seq: u64,
+    /// (asker, asked) private-chat requests awaiting an answer.
+    pub pending_private: HashSet<(String, String)>,
+}
+
+/// A logged-in user.
+pub(super) struct Online {
+    pub conn: ConnId,
+    pub ip: IpAddr,
+    pub udp_port: u16,
+    pub p2p_port: u16,
+    pub since: DateTime<Local>,
+    /// Login order, for userlog.txt numbering.
+    pub seq: u64,
+    pub last_active: Instant,
+}
+
+/// One login session, for `whoelsesince`.
+pub(super) struct Stint {
+    pub user: String,
+    pub end: Option<Instant>,
+}
+
+/// What a command handler answers: lines for the user and what the client does next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub ok: bool,
+    pub lines: Vec<String>,
+    pub then: Then,
+}
+
+impl Reply {
+    pub fn ok(lines: Vec<String>) -> Reply {
+        Reply {
+            ok: true,
+            lines,
+            then: Then::Continue,
+        }
+    }
+    pub fn line(s: impl Into<String>) -> Reply {
+        Reply::ok(vec![s.into()])
+    }
+    pub fn err(s: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            lines: vec![s.into()],
+            then: Then::Continue,
+        }
+    }
+    pub fn then(mut self, then: Then) -> Reply {
+        self.then = then;
+        self
+    }
+}
+
+impl Core {
+    /// Has `by` blocked `user`?
+    pub fn blocked(&self, by: &str, user: &str) -> bool {
+        self.blocks.get(by).is_some_and(|s| s.contains(user))
+    }
+
+    /// Either has blocked the other: no presence notices either way.
+    pub fn estranged(&self, a: &str, b: &str) -> bool {
+        self.blocked(a, b) || self.blocked(b, a)
+    }
+
+    pub fn conn_of(&self, user: &str) -> Option<&Conn> {
+        self.online.get(user).and_then(|o| self.conns.get(&o.conn))
+    }
+
+    /// Queues an event for an online user; false if they are not online.
+    pub fn send_event(&self, user: &str, ev: &Event) -> bool {
+        self.conn_of(user).is_some_and(|c| c.send_msg(ev))
+    }
+
+    pub fn send_text(&self, user: &str, text: &str) -> bool {
+        self.send_event(
+            user,
+            &Event::Text {
+                text: text.to_string(),
+            },
+        )
+    }
+
+    /// Tells every online user who is not estranged from `about` (and is not `about`).
+    pub fn presence(&self, about: &str, text: &str) {
+        let line: Arc<[u8]> = crate::protocol::encode(&Event::Text {
+            text: text.to_string(),
+        })
+        .into();
+        for (user, o) in &self.online {
+            if user != about && !self.estranged(user, about) {
+                if let Some(c) = self.conns.get(&o.conn) {
+                    c.send(Out::Line(line.clone()));
+                }
+            }
+        }
+    }
+
+    /// Takes `user` offline: ends the stint, tells the others. Returns false if `user`
+    /// was not online on `conn`.
+    pub fn go_offline(&mut self, user: &str, conn: ConnId, now: Instant) -> bool {
+        if self.online.get(user).is_none_or(|o| o.conn != conn) {
+            return false;
+        }
+        self.online.remove(user);
+        if let Some(s) = self
+            .history
+            .iter_mut()
+            .rev()
+            .find(|s| s.user == user && s.end.is_none())
+        {
+            s.end = Some(now);
+        }
+        self.userlog_gen += 1;
+        self.pending_private.retain(|(a, b)| a != user && b != user);
+        self.presence(user, &crate::text::logged_out(user));
+        true
+    }
+
+    /// userlog.txt as it should read now: active users in login order, numbered from 1.
+    pub fn render_userlog(&self) -> String {
+        let mut users: Vec<(&String, &Online)> = self.online.iter().collect();
+        users.sort_by_key(|(_, o)| o.seq);
+        let mut out = String::new();
+        for (i, (name, o)) in users.iter().enumerate() {
+            out.push_str(&format!(
+                "{}; {}; {}; {}; {}\n",
+                i + 1,
+                crate::timefmt::format(&o.since),
+                name,
+                o.ip,
+                o.udp_port
+            ));
+        }
+        out
+    }
+}
+
+impl State {
+    /// Builds the state from the files in the data directory.
+    pub fn open(config: Config) -> Result<State, String> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+        let mut core = Core::default();
+        for (user, pw) in accounts::load(&config.credentials)? {
+            core.accounts.insert(user, Account::new(pw));
+        }
+        let (journal, replayed) =
+            Journal::open(&config.data_dir).map_err(|e| format!("cannot open the journal: {e}"))?;
+        core.blocks = replayed.blocks;
+        core.offline = replayed.offline;
+        let dir = &config.data_dir;
+        let broadcasts = MessageLog::open(&dir.join("messagelog.txt"))
+            .map_err(|e| format!("cannot open messagelog.txt: {e}"))?;
+        let rooms = Rooms::open(dir).map_err(|e| format!("cannot open the rooms: {e}"))?;
+        let forum = Forum::open(dir, config.max_upload)
+            .map_err(|e| format!("cannot open the forum: {e}"))?;
+        let state = State(Arc::new(Shared {
+            config,
+            core: Mutex::new(core),
+            journal: Mutex::new(journal),
+            userlog: Mutex::new(0),
+            credentials: Mutex::new(()),
+            broadcasts: Mutex::new(broadcasts),
+            rooms: Mutex::new(rooms),
+            forum,
+            shutting_down: AtomicBool::new(false),
+            next_conn: AtomicU64::new(1),
+        }));
+        state
+            .write_userlog("")
+            .map_err(|e| format!("cannot write userlog.txt: {e}"))?;
+        Ok(state)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Prints one line about what happened, unless `--quiet`. A closed stdout (the
+    /// terminal went away) never stops the server.
+    pub fn announce(&self, line: &str) {
+        if !self.0.config.quiet {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+    }
+
+    /// Registers a new connection, or refuses it when the server is full or closing.
+    pub fn connect(
+        &self,
+        sock: Arc<TcpStream>,
+    ) -> Option<(ConnId, Conn, crossbeam_channel::Receiver<Out>)> {
+        if self.is_shutting_down() {
+            return None;
+        }
+        let mut core = self.0.core.lock();
+        if core.conns.len() >= self.0.config.max_clients {
+            return None;
+        }
+        let id = self.0.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (conn, rx) = Conn::new(sock);
+        core.conns.insert(id, conn.clone());
+        Some((id, conn, rx))
+    }
+
+    /// Forgets a closed connection, logging its user out if still logged in there.
+    pub fn disconnect(&self, id: ConnId, user: Option<&str>) {
+        let went_offline = {
+            let mut core = self.0.core.lock();
+            core.conns.remove(&id);
+            user.is_some_and(|u| core.go_offline(u, id, Instant::now()))
+        };
+        if let (true, Some(u)) = (went_offline, user) {
+            self.announce(&crate::text::logged_out(u));
+            self.sync_userlog();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Number of open connections.
+    pub fn connections(&self) -> usize {
+        self.0.core.lock().conns.len()
+    }
+
+    /// Tells every connection the server is closing and closes them. Idempotent.
+    pub fn shutdown(&self) {
+        if self.0.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let bye = Event::Bye {
+            text: crate::text::SHUTTING_DOWN.to_string(),
+            code: 0,
+        };
+        let core = self.0.core.lock();
+        for conn in core.conns.values() {
+            conn.send_msg(&bye);
+            conn.send(Out::Close);
+        }
+    }
+
+    /// Appends a journal record with the journal lock already held by the caller.
+    pub(super) fn journal_append(journal: &mut Journal, rec: &Record) -> Result<(), String> {
+        journal.append(rec).map_err(|e| {
+            log::error!("journal append failed: {e}");
+            "Error. The server could not save that, try again".to_string()
+        })
+    }
+
+    /// Rewrites userlog.txt if the active users changed since it was last written. Many
+    /// threads may call this at once: whoever holds the lock writes the newest snapshot
+    /// and the rest find nothing left to do.
+    pub fn sync_userlog(&self) {
+        let mut written = self.0.userlog.lock();
+        let (gen, text) = {
+            let core = self.0.core.lock();
+            if core.userlog_gen <= *written {
+                return;
+            }
+            (core.userlog_gen, core.render_userlog())
+        };
+        match self.write_userlog(&text) {
+            Ok(()) => *written = gen,
+            Err(e) => log::error!("cannot write userlog.txt: {e}"),
+        }
+    }
+
+    fn write_userlog(&self, text: &str) -> std::io::Result<()> {
+        let dir = &self.0.config.data_dir;
+        let tmp = dir.join(".userlog.txt.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join("userlog.txt"))
+    }
+
+    /// The timer's tick: lifts expired lockouts and logs out idle users.
+    pub fn expire(&self, now: Instant) {
+        let timed_out = {
+            let mut core = self.0.core.lock();
+            for acct in core.accounts.values_mut() {
+                acct.expire(now);
+            }
+            self.expire_idle(&mut core, now)
+        };
+        for user in &timed_out {
+            self.announce(&format!("{user} timed out"));
+            self.announce(&crate::text::logged_out(user));
+        }
+        if !timed_out.is_empty() {
+            self.sync_userlog();
+        }
+    }
+
+    fn expire_idle(&self, core: &mut Core, now: Instant) -> Vec<String> {
+        let Some(limit) = self.0.config.timeout else {
+            return Vec::new();
+        };
+        let idle: Vec<(String, ConnId)> = core
+            .online
+            .iter()
+            .filter(|(_, o)| now.duration_since(o.last_active) >= limit)
+            .map(|(u, o)| (u.clone(), o.conn))
+            .collect();
+        let bye = Event::Bye {
+            text: crate::text::INACTIVITY.to_string(),
+            code: 0,
+        };
+        for (user, conn) in &idle {
+            if let Some(c) = core.conns.get(conn) {
+                c.send_msg(&bye);
+                c.send(Out::Close);
+            }
+            core.go_offline(user, *conn, now);
+        }
+        idle.into_iter().map(|(u, _)| u).collect()
+    }
+
+    /// A valid command from `user`: restarts the idle clock.
+    pub fn touch(&self, user: &str) {
+        if let Some(o) = self.0.core.lock().online.get_mut(user) {
+            o.last_active = Instant::now();
+        }
+    }
+
+    /// Does this account exist?
+    pub fn user_exists(&self, user: &str) -> bool {
+        self.0.core.lock().accounts.contains_key(user)
+    }
+}

@@ -1,0 +1,104 @@
+//! Every sentence a user reads, in one place, so wording never hides in logic and tests
+//! can name the same constants. The server composes most lines; the client adds its own
+//! local errors (usage, missing files) and prompts.
+
+pub const WELCOME: &str = "Welcome to chinwag!";
+pub const PROMPT_USERNAME: &str = "Username: ";
+pub const PROMPT_PASSWORD: &str = "Password: ";
+pub const PROMPT_NEW_PASSWORD: &str = "This is a new user. Enter a password: ";
+pub const INVALID_PASSWORD_RETRY: &str = "Invalid Password. Please try again";
+pub const INVALID_PASSWORD_BLOCKED: &str =
+    "Invalid Password. Your account has been blocked. Please try again later";
+pub const ACCOUNT_BLOCKED: &str =
+    "Your account is blocked due to multiple login failures. Please try again later";
+pub const INVALID_USERNAME_RETRY: &str = "Invalid username. Please try again";
+pub const NAME_RULE: &str =
+    "use 1 to 32 characters from A-Z a-z 0-9 and ~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/ (no spaces)";
+pub const SERVER_FULL: &str = "Error. Server is full, try again later";
+pub const SHUTTING_DOWN: &str = "Goodbye. Server shutting down";
+pub const INACTIVITY: &str = "You have been logged out due to inactivity";
+pub const INVALID_COMMAND: &str = "Error. Invalid command";
+pub const NOT_LOGGED_IN: &str = "Error. Log in first";
+pub const INVALID_USER: &str = "Error. Invalid user";
+pub const CANNOT_MESSAGE_SELF: &str = "Error. Cannot message self";
+pub const CANNOT_BLOCK_SELF: &str = "Error. Cannot block self";
+pub const CANNOT_UNBLOCK_SELF: &str = "Error. Cannot unblock self";
+pub const RECIPIENT_BLOCKED_YOU: &str =
+    "Your message could not be delivered as the recipient has blocked you";
+pub const SOME_RECIPIENTS: &str = "Your message could not be delivered to some recipients";
+pub const NO_OTHER_USERS: &str = "No other users online";
+pub const NO_OTHER_ACTIVE: &str = "no other active user";
+pub const NO_NEW_MESSAGE: &str = "no new message";
+pub const ROOM_MISSING: &str = "The separate room does not exist";
+pub const NOT_IN_ROOM: &str = "You are not in this separate room chat";
+pub const ROOM_SELF_ONLY: &str = "Error. You cannot build a separate room with yourself only";
+pub const BAD_TIMESTAMP: &str = "Error. Invalid timestamp, use e.g. 1 Jun 2022 16:01:20";
+pub const BAD_MESSAGE_TYPE: &str = "Error. Message type must be b or s";
+pub const ROOM_ID_NUMBER: &str = "Error. Room ID must be a number";
+pub const MESSAGE_DELETED: &str = "The message has been deleted";
+pub const MESSAGE_EDITED: &str = "The message has been edited";
+pub const NOT_AUTHOR_DELETE: &str = "The message belongs to another user and cannot be deleted";
+pub const NOT_AUTHOR_EDIT: &str = "The message belongs to another user and cannot be edited";
+pub const THREAD_LIST: &str = "The list of active threads:";
+pub const NO_THREADS: &str = "No threads to list";
+pub const THREAD_REMOVED: &str = "The thread has been removed";
+pub const NOT_CREATOR: &str = "The thread was created by another user and cannot be removed";
+pub const INCORRECT_PASSWORD: &str = "Incorrect password";
+pub const SHUTDOWN_DISABLED: &str = "Error. Shutdown is disabled on this server";
+pub const XIT_GOODBYE: &str = "Goodbye";
+pub const PROTOCOL_ERROR: &str = "Error. The client sent a malformed request";
+
+pub fn invalid_name(what: &str) -> String {
+    format!("Invalid {what}: {NAME_RULE}")
+}
+pub fn already_logged_in(user: &str) -> String {
+    format!("{user} is already logged in")
+}
+pub fn logged_in(user: &str) -> String {
+    format!("{user} logged in")
+}
+pub fn logged_out(user: &str) -> String {
+    format!("{user} logged out")
+}
+pub fn chat(from: &str, text: &str) -> String {
+    format!("{from}: {text}")
+}
+pub fn stored_offline(user: &str) -> String {
+    format!("Message to {user} stored for offline delivery")
+}
+pub fn blocked(user: &str) -> String {
+    format!("{user} is blocked")
+}
+pub fn unblocked(user: &str) -> String {
+    format!("{user} is unblocked")
+}
+pub fn already_blocked(user: &str) -> String {
+    format!("Error. {user} is already blocked")
+}
+pub fn was_not_blocked(user: &str) -> String {
+    format!("Error. {user} was not blocked")
+}
+pub fn none_since(secs: u64) -> String {
+    format!("No other users online in the last {secs} seconds")
+}
+pub fn goodbye(user: &str) -> String {
+    format!("Goodbye, {user}!")
+}
+pub fn bye(user: &str) -> String {
+    format!("Bye, {user}!")
+}
+pub fn usage(text: &str) -> String {
+    format!("Error. Usage: {text}")
+}
+pub fn incorrect_syntax(cmd: &str) -> String {
+    format!("Incorrect syntax for {cmd}")
+}
+pub fn is_offline(user: &str) -> String {
+    format!("Error. {user} is offline")
+}
+pub fn does_not_exist(name: &str) -> String {
+    format!("Error. {name} does not exist")
+}
+pub fn invalid_file_name(name: &str) -> String {
+    format!("Error. Invalid file name {name}: one word, no path separators, not starting with '.'")
+}

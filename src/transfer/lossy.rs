@@ -1,0 +1,236 @@
+//! Loss injection and the thin socket wrapper both endpoints send through.
+//!
+//! Every datagram either side sends goes through [`LossySocket::send`], so a
+//! [`LossConfig`] (usually from `CHINWAG_UDP_LOSS`) can drop, duplicate or
+//! reorder traffic deterministically (seeded xorshift) to exercise the
+//! recovery paths. With the config off it is a plain `send`/`send_to`. It also
+//! owns the "block briefly for the next datagram" helper, which toggles the
+//! socket between non-blocking (draining) and blocking-with-timeout (idle).
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// Probabilities (0.0..=1.0) applied to every datagram sent. All zero = off.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LossConfig {
+    pub drop: f64,
+    pub duplicate: f64,
+    /// Hold a datagram back and send it after the next one.
+    pub reorder: f64,
+    pub seed: u64,
+}
+
+impl LossConfig {
+    /// Parse `CHINWAG_UDP_LOSS`, e.g. `drop=0.05,dup=0.01,reorder=0.05,seed=7`.
+    /// Unset or unparsable parts are off.
+    pub fn from_env() -> LossConfig {
+        std::env::var("CHINWAG_UDP_LOSS")
+            .map(|s| LossConfig::parse(&s))
+            .unwrap_or_default()
+    }
+
+    /// Parse the `key=value,...` syntax of `CHINWAG_UDP_LOSS`.
+    pub fn parse(spec: &str) -> LossConfig {
+        let mut cfg = LossConfig::default();
+        for part in spec.split(',') {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            let (k, v) = (k.trim(), v.trim());
+            let p = v.parse::<f64>().unwrap_or(0.0).clamp(0.0, 1.0);
+            match k {
+                "drop" => cfg.drop = p,
+                "dup" | "duplicate" => cfg.duplicate = p,
+                "reorder" => cfg.reorder = p,
+                "seed" => cfg.seed = v.parse().unwrap_or(0),
+                _ => log::warn!("CHINWAG_UDP_LOSS: unknown key {k:?}"),
+            }
+        }
+        cfg
+    }
+
+    /// True when no datagram will ever be altered.
+    pub fn is_off(&self) -> bool {
+        self.drop <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0
+    }
+}
+
+/// xorshift64* — tiny, seedable, good enough for loss dice and test data.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        // splitmix the seed so 0 and small seeds are fine.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A UDP socket plus loss injection. `connected` sockets use `send`.
+pub(crate) struct LossySocket {
+    pub sock: UdpSocket,
+    connected: bool,
+    cfg: LossConfig,
+    rng: Rng,
+    held: Vec<u8>,
+    held_to: Option<SocketAddr>,
+    nonblocking: bool,
+}
+
+impl LossySocket {
+    /// Wrap `sock` (switched to non-blocking mode). `salt` varies the dice
+    /// stream per endpoint so both sides don't drop in lock-step.
+    pub fn new(sock: UdpSocket, connected: bool, cfg: LossConfig, salt: u64) -> io::Result<Self> {
+        sock.set_nonblocking(true)?;
+        Ok(LossySocket {
+            sock,
+            connected,
+            cfg,
+            rng: Rng::new(cfg.seed ^ salt),
+            held: Vec::with_capacity(super::DATAGRAM),
+            held_to: None,
+            nonblocking: true,
+        })
+    }
+
+    /// Send one datagram, subject to loss injection. Errors that just mean
+    /// "this datagram is lost" (full buffer, ICMP refusal) are swallowed: the
+    /// protocol recovers from loss anyway.
+    pub fn send(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
+        if self.cfg.is_off() {
+            return self.raw(buf, to);
+        }
+        if self.rng.unit() < self.cfg.drop {
+            return Ok(());
+        }
+        if self.held_to.is_none() && self.rng.unit() < self.cfg.reorder {
+            self.held.clear();
+            self.held.extend_from_slice(buf);
+            self.held_to = Some(to);
+            return Ok(());
+        }
+        self.raw(buf, to)?;
+        if self.rng.unit() < self.cfg.duplicate {
+            self.raw(buf, to)?;
+        }
+        self.flush_held()
+    }
+
+    /// Send a datagram held back for reordering, if any.
+    pub fn flush_held(&mut self) -> io::Result<()> {
+        match self.held_to.take() {
+            Some(to) => {
+                let held = std::mem::take(&mut self.held);
+                let r = self.raw(&held, to);
+                self.held = held;
+                r
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn raw(&self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
+        let r = if self.connected {
+            self.sock.send(buf)
+        } else {
+            self.sock.send_to(buf, to)
+        };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if is_transient(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Non-blocking receive: `Ok(None)` when nothing is queued.
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        self.set_mode(true)?;
+        self.recv_inner(buf)
+    }
+
+    /// Wait up to `timeout` for one datagram: `Ok(None)` on timeout. Any
+    /// held-back datagram is released first so it cannot stall the peer.
+    pub fn wait_recv(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, SocketAddr)>> {
+        self.flush_held()?;
+        self.set_mode(false)?;
+        self.sock
+            .set_read_timeout(Some(timeout.max(Duration::from_micros(100))))?;
+        self.recv_inner(buf)
+    }
+
+    fn recv_inner(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        match self.sock.recv_from(buf) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if is_transient(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn set_mode(&mut self, nonblocking: bool) -> io::Result<()> {
+        if self.nonblocking != nonblocking {
+            self.sock.set_nonblocking(nonblocking)?;
+            self.nonblocking = nonblocking;
+        }
+        Ok(())
+    }
+}
+
+/// Errors that only mean "nothing now" or "this datagram got lost".
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_env_syntax() {
+        let c = LossConfig::parse("drop=0.05,dup=0.01,reorder=0.05,seed=7");
+        assert_eq!(
+            c,
+            LossConfig {
+                drop: 0.05,
+                duplicate: 0.01,
+                reorder: 0.05,
+                seed: 7
+            }
+        );
+        assert!(LossConfig::parse("").is_off());
+        assert!(LossConfig::default().is_off());
+    }
+
+    #[test]
+    fn rng_is_uniformish() {
+        let mut r = Rng::new(7);
+        let n = 10_000;
+        let hits = (0..n).filter(|_| r.unit() < 0.1).count();
+        assert!((800..1200).contains(&hits), "{hits}");
+    }
+}

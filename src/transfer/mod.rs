@@ -1,0 +1,129 @@
+//! Peer-to-peer file transfer over UDP: the public face of the transport.
+//!
+//! A presenter calls [`send_file`] towards an audience whose client runs a
+//! [`Receiver`]. The chat server has already told both sides a one-time
+//! token; the receiver only answers datagrams carrying a token it was told to
+//! [`Receiver::expect`]. This file owns the public API surface (errors, name
+//! validation, shared tuning constants) so the submodules can stay focused:
+//!
+//! * `wire`        – datagram layouts (encode/decode, no I/O).
+//! * `lossy`       – loss injection ([`LossConfig`]) and the socket wrapper.
+//! * `send_window` – sender ring buffer, SACK bookkeeping, RTT/RTO, loss detection.
+//! * `sender`      – the [`send_file`] state machine (handshake, data, FIN).
+//! * `session`     – one incoming transfer on the receiving side.
+//! * `receiver`    – the receiving thread that multiplexes sessions.
+//! * `bench`       – loopback throughput benchmarks.
+//!
+//! Durability note: the receiver closes the temp file and renames it after
+//! the hash matched, without fsync (a crash right after may lose the file,
+//! never show a wrong one under a name that was not verified in-process).
+
+mod bench;
+mod lossy;
+mod receiver;
+mod send_window;
+mod sender;
+mod session;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+pub use bench::{bench, bench_tcp_copy, BenchResult};
+pub use lossy::LossConfig;
+pub use receiver::{Receiver, RecvEvent};
+pub use sender::send_file;
+
+/// Total UDP payload of a data datagram (header included). Must stay <= 1,400.
+pub(crate) const DATAGRAM: usize = 1200;
+/// File bytes carried by one data datagram.
+pub(crate) const CHUNK: usize = DATAGRAM - wire::DATA_HEADER;
+/// Sliding-window size in chunks (both sides); power of two.
+pub(crate) const WINDOW: usize = 2048;
+/// Requested SO_RCVBUF / SO_SNDBUF.
+pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
+/// Silence after which a peer is declared gone.
+pub(crate) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a transfer failed, as a short human-readable reason (see `Display`).
+#[derive(Debug)]
+pub enum TransferError {
+    /// The file name (or sender name) is not acceptable.
+    InvalidName(String),
+    /// Local I/O failed (opening/reading the file, socket errors).
+    Io(io::Error),
+    /// Nothing heard from the peer for [`PEER_TIMEOUT`].
+    PeerNotResponding,
+    /// The receiver computed a different whole-file checksum.
+    ChecksumMismatch,
+    /// The source file changed size or content while being sent.
+    FileChanged,
+    /// The file cannot be described with 32-bit sequence numbers.
+    TooLarge,
+    /// The receiver aborted the transfer with this reason.
+    PeerAborted(String),
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::InvalidName(n) => write!(f, "invalid file name {n:?}"),
+            TransferError::Io(e) => write!(f, "i/o error: {e}"),
+            TransferError::PeerNotResponding => f.write_str("peer not responding"),
+            TransferError::ChecksumMismatch => f.write_str("checksum mismatch"),
+            TransferError::FileChanged => f.write_str("file changed while reading"),
+            TransferError::TooLarge => f.write_str("file too large"),
+            TransferError::PeerAborted(r) => write!(f, "peer aborted: {r}"),
+        }
+    }
+}
+
+impl std::error::Error for TransferError {}
+
+impl From<io::Error> for TransferError {
+    fn from(e: io::Error) -> Self {
+        TransferError::Io(e)
+    }
+}
+
+/// True if `name` is safe to use as (part of) a file name in the save dir:
+/// 1..=128 chars from `A-Za-z0-9` and ``~!@#$%^&*_-+=`|(){}[]:;"'<>,.?``,
+/// not starting with '.'. Slashes, NUL and whitespace are thereby excluded.
+pub fn valid_file_name(name: &str) -> bool {
+    const PUNCT: &str = "~!@#$%^&*_-+=`|(){}[]:;\"'<>,.?";
+    let len = name.chars().count();
+    (1..=128).contains(&len)
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || PUNCT.contains(c))
+}
+
+/// A random 64-bit value from the std hasher's per-process random keys.
+pub(crate) fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Create a UDP socket bound to `addr` with window-sized kernel buffers.
+pub(crate) fn bind_udp(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}

@@ -1,0 +1,381 @@
+//! The audience side: [`Receiver`] owns one UDP socket and one background
+//! thread for the whole login session, multiplexing any number of incoming
+//! transfers keyed by (source address, session id).
+//!
+//! A transfer is admitted only by a START carrying a token previously
+//! registered with [`Receiver::expect`]; the token is consumed on first use
+//! and unknown tokens get no reply at all. The thread drains the socket
+//! without blocking, acks in batches, flushes pending acks whenever the
+//! socket runs dry, and blocks with a short timeout only when idle so the
+//! shutdown flag is always noticed.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::lossy::{LossConfig, LossySocket};
+use super::session::{Outcome, Session, Start};
+use super::wire::{self, Packet};
+use super::{bind_udp, valid_file_name, PEER_TIMEOUT, WINDOW};
+
+/// How long a finished session lingers to answer a repeated FIN.
+const LINGER: Duration = Duration::from_secs(10);
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// What the receiver reports to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecvEvent {
+    Received {
+        from: String,
+        file: String,
+        saved_as: PathBuf,
+    },
+    Failed {
+        from: String,
+        file: String,
+        reason: String,
+    },
+}
+
+/// Expected transfers by token: (from, file).
+type Expected = Arc<Mutex<HashMap<String, (String, String)>>>;
+
+/// Receives files for one logged-in client; see the module docs.
+pub struct Receiver {
+    port: u16,
+    expected: Expected,
+    events: Sender<RecvEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Bind `addr`, saving files into `dir` and reporting on `events`.
+    pub fn bind(
+        addr: SocketAddr,
+        dir: PathBuf,
+        loss: LossConfig,
+        events: Sender<RecvEvent>,
+    ) -> io::Result<Receiver> {
+        let udp = bind_udp(addr)?;
+        let port = udp.local_addr()?.port();
+        let expected: Expected = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut worker = Worker {
+            sock: LossySocket::new(udp, false, loss, 0xAC4E)?,
+            dir,
+            expected: expected.clone(),
+            events: events.clone(),
+            stop: stop.clone(),
+            sessions: HashMap::new(),
+            ctl: Vec::with_capacity(600),
+        };
+        let thread = std::thread::Builder::new()
+            .name("udp-receiver".into())
+            .spawn(move || worker.run())?;
+        Ok(Receiver {
+            port,
+            expected,
+            events,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn local_port(&self) -> u16 {
+        self.port
+    }
+
+    /// Register a one-time `token` for file `file` from user `from`. Hostile
+    /// names are refused at once with a `Failed` event.
+    pub fn expect(&self, token: &str, from: &str, file: &str) {
+        if !valid_file_name(from) || !valid_file_name(file) || token.is_empty() {
+            let _ = self.events.send(RecvEvent::Failed {
+                from: from.to_string(),
+                file: file.to_string(),
+                reason: "invalid file name".into(),
+            });
+            return;
+        }
+        self.expected
+            .lock()
+            .insert(token.to_string(), (from.to_string(), file.to_string()));
+    }
+
+    /// Stop the thread (aborting transfers in progress) and wait for it.
+    pub fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// State owned by the receiving thread.
+struct Worker {
+    sock: LossySocket,
+    dir: PathBuf,
+    expected: Expected,
+    events: Sender<RecvEvent>,
+    stop: Arc<AtomicBool>,
+    sessions: HashMap<(SocketAddr, u32), Session>,
+    ctl: Vec<u8>,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut rbuf = vec![0u8; 2048];
+        let mut last_chores = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.recv(&mut rbuf) {
+                Ok(Some((n, from))) => self.dispatch(&rbuf[..n], from),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("udp receiver: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if last_chores.elapsed() >= HOUSEKEEPING {
+                self.housekeeping();
+                last_chores = Instant::now();
+            }
+        }
+        self.close_all();
+    }
+
+    /// Next datagram; when the socket is empty, flush acks and block briefly.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        if let Some(got) = self.sock.try_recv(buf)? {
+            return Ok(Some(got));
+        }
+        self.flush_acks();
+        self.sock.wait_recv(buf, IDLE_WAIT)
+    }
+
+    fn send_ctl(&mut self, to: SocketAddr) {
+        if let Err(e) = self.sock.send(&self.ctl, to) {
+            log::debug!("udp receiver send to {to}: {e}");
+        }
+    }
+
+    fn dispatch(&mut self, buf: &[u8], from: SocketAddr) {
+        match wire::parse(buf) {
+            Some(Packet::Start {
+                sid,
+                size,
+                chunk,
+                token,
+                name,
+            }) => self.on_start(from, sid, size, chunk, token, name),
+            Some(Packet::Data {
+                sid,
+                seq,
+                ts,
+                payload,
+            }) => self.on_data(from, sid, seq, ts, payload),
+            Some(Packet::Fin { sid, hash }) => self.on_fin(from, sid, &hash),
+            Some(Packet::Abort { sid, reason, .. }) => {
+                let why = format!("presenter aborted: {reason}");
+                self.fail((from, sid), wire::ABORT_SENDER, &why, false);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_start(
+        &mut self,
+        from: SocketAddr,
+        sid: u32,
+        size: u64,
+        chunk: u16,
+        token: &str,
+        name: &str,
+    ) {
+        if let Some(s) = self.sessions.get(&(from, sid)) {
+            match &s.outcome {
+                None => wire::start_ack(&mut self.ctl, sid, WINDOW as u32),
+                Some((Outcome::Failed(code, why), _)) => {
+                    wire::abort(&mut self.ctl, sid, *code, why)
+                }
+                Some((Outcome::Saved(_), _)) => wire::fin_ack(&mut self.ctl, sid),
+            }
+            return self.send_ctl(from);
+        }
+        let Some((user, file)) = self.expected.lock().remove(token) else {
+            return; // unknown or used token: stay silent
+        };
+        let refuse = if name != file || !valid_file_name(name) || !valid_file_name(&user) {
+            Some((wire::ABORT_REFUSED, "file name mismatch".to_string()))
+        } else {
+            let st = Start {
+                dir: &self.dir,
+                from: &user,
+                file: &file,
+                token,
+                sid,
+                size,
+                chunk,
+            };
+            match Session::open(&st) {
+                Ok(s) => {
+                    self.sessions.insert((from, sid), s);
+                    None
+                }
+                Err(e) => Some((wire::ABORT_IO, format!("cannot save: {e}"))),
+            }
+        };
+        match refuse {
+            None => wire::start_ack(&mut self.ctl, sid, WINDOW as u32),
+            Some((code, why)) => {
+                wire::abort(&mut self.ctl, sid, code, &why);
+                self.event(RecvEvent::Failed {
+                    from: user,
+                    file,
+                    reason: why,
+                });
+            }
+        }
+        self.send_ctl(from);
+    }
+
+    fn on_data(&mut self, from: SocketAddr, sid: u32, seq: u32, ts: u32, payload: &[u8]) {
+        let Some(s) = self.sessions.get_mut(&(from, sid)) else {
+            return;
+        };
+        s.last_heard = Instant::now();
+        match s.on_data(seq, ts, payload) {
+            Ok(true) => {
+                s.ack(&mut self.ctl);
+                self.send_ctl(from);
+            }
+            Ok(false) => {}
+            Err(e) => self.fail(
+                (from, sid),
+                wire::ABORT_IO,
+                &format!("write failed: {e}"),
+                true,
+            ),
+        }
+    }
+
+    fn on_fin(&mut self, from: SocketAddr, sid: u32, hash: &[u8; 32]) {
+        let Some(s) = self.sessions.get_mut(&(from, sid)) else {
+            return;
+        };
+        s.last_heard = Instant::now();
+        let was_open = s.is_open();
+        let ev = match s.on_fin(hash) {
+            None => {
+                s.ack(&mut self.ctl);
+                return self.send_ctl(from);
+            }
+            Some(Outcome::Saved(path)) => {
+                wire::fin_ack(&mut self.ctl, sid);
+                RecvEvent::Received {
+                    from: s.from.clone(),
+                    file: s.file.clone(),
+                    saved_as: path,
+                }
+            }
+            Some(Outcome::Failed(code, why)) => {
+                wire::abort(&mut self.ctl, sid, code, &why);
+                RecvEvent::Failed {
+                    from: s.from.clone(),
+                    file: s.file.clone(),
+                    reason: why,
+                }
+            }
+        };
+        self.send_ctl(from);
+        if was_open {
+            self.event(ev);
+        }
+    }
+
+    /// End an open session with a failure; optionally tell the peer.
+    fn fail(&mut self, key: (SocketAddr, u32), code: u8, why: &str, notify: bool) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        if !s.is_open() {
+            return;
+        }
+        s.finish(Outcome::Failed(code, why.to_string()));
+        let ev = RecvEvent::Failed {
+            from: s.from.clone(),
+            file: s.file.clone(),
+            reason: why.to_string(),
+        };
+        if notify {
+            wire::abort(&mut self.ctl, key.1, code, why);
+            self.send_ctl(key.0);
+        }
+        self.event(ev);
+    }
+
+    fn event(&self, ev: RecvEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    fn flush_acks(&mut self) {
+        for (&(addr, _), s) in self.sessions.iter_mut() {
+            if s.needs_ack() {
+                s.ack(&mut self.ctl);
+                let _ = self.sock.send(&self.ctl, addr);
+            }
+        }
+        let _ = self.sock.flush_held();
+    }
+
+    /// Time out silent peers and forget long-finished sessions.
+    fn housekeeping(&mut self) {
+        let stale: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.is_open() && s.last_heard.elapsed() > PEER_TIMEOUT)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            self.fail(key, wire::ABORT_TIMEOUT, "peer not responding", true);
+        }
+        self.sessions.retain(|_, s| {
+            s.outcome
+                .as_ref()
+                .is_none_or(|(_, at)| at.elapsed() < LINGER)
+        });
+    }
+
+    /// Shutdown: abort everything still open (temp files go with the sessions).
+    fn close_all(&mut self) {
+        let open: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.is_open())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in open {
+            self.fail(key, wire::ABORT_SHUTDOWN, "receiver shut down", true);
+        }
+        let _ = self.sock.flush_held();
+        self.sessions.clear();
+    }
+}

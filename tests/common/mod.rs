@@ -1,0 +1,394 @@
+//! Test support: an in-process server on 127.0.0.1:0 with its own data directory, a
+//! protocol-level client with read timeouts, and a driver for the real `chinwag` binary in
+//! scripted mode (killed on drop). Every wait here has a deadline, so a failure fails
+//! instead of hanging.
+#![allow(dead_code)]
+
+use chinwag::protocol::{self, Command, Event, Request, Response, ServerMsg, Then};
+use chinwag::server::{self, Config, State};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use std::io::{BufReader, BufWriter, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command as Proc, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const CREDENTIALS: &str = "hans indiana#jones\nyoda wise\nluke lightsaber@#\nvader sithlord$9\nleia hairbuns*united\nobiwan (jedimaster)\n";
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: State,
+    pub dir: tempfile::TempDir,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with default settings (sign-up on, 3 attempts, 10 s lockout).
+    pub fn start() -> TestServer {
+        TestServer::with(|_| {})
+    }
+
+    /// Starts a server after `tweak` adjusts the configuration.
+    pub fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
+        TestServer::in_dir(dir, tweak)
+    }
+
+    /// Starts a server on an existing data directory (restart tests).
+    pub fn in_dir(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            credentials: dir.path().join("credentials.txt"),
+            quiet: true,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = State::open(config).unwrap();
+        let s = state.clone();
+        let thread = std::thread::spawn(move || server::run(listener, s).unwrap());
+        TestServer {
+            addr,
+            state,
+            dir,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Shuts down and returns the data directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.halt();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn halt(&mut self) {
+        self.state.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// A client speaking the protocol directly.
+pub struct Client {
+    w: BufWriter<TcpStream>,
+    r: BufReader<TcpStream>,
+    next: u64,
+    /// Events received while waiting for a response.
+    pub events: Vec<Event>,
+    pub name: String,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            w: BufWriter::new(s.try_clone().unwrap()),
+            r: BufReader::new(s),
+            next: 1,
+            events: Vec::new(),
+            name: String::new(),
+        }
+    }
+
+    /// Connects and logs in; panics unless welcomed.
+    pub fn login(addr: SocketAddr, user: &str, pw: &str) -> Client {
+        let mut c = Client::connect(addr);
+        let r = c.try_login(user, pw);
+        assert_eq!(r.then, Then::LoggedIn, "{user}: {:?}", r.lines);
+        c.name = user.to_string();
+        c
+    }
+
+    /// Hello, username, password (or new password); returns the last response.
+    pub fn try_login(&mut self, user: &str, pw: &str) -> Response {
+        self.call(Command::Hello {
+            udp_port: 0,
+            p2p_port: 0,
+        });
+        let r = self.call(Command::Username { name: user.into() });
+        match r.then {
+            Then::AskPassword => self.call(Command::Password {
+                password: pw.into(),
+            }),
+            Then::AskNewPassword => self.call(Command::NewPassword {
+                password: pw.into(),
+            }),
+            _ => r,
+        }
+    }
+
+    pub fn send(&mut self, cmd: Command) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.w
+            .write_all(&protocol::encode(&Request { id, cmd }))
+            .unwrap();
+        self.w.flush().unwrap();
+        id
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(bytes)?;
+        self.w.flush()
+    }
+
+    /// Reads the next message from the server.
+    pub fn read(&mut self) -> Option<ServerMsg> {
+        let mut buf = Vec::new();
+        protocol::read_msg(&mut self.r, &mut buf).ok()
+    }
+
+    /// Sends and waits for the response, keeping events that arrive meanwhile.
+    pub fn call(&mut self, cmd: Command) -> Response {
+        let id = self.send(cmd);
+        self.wait(id)
+    }
+
+    pub fn wait(&mut self, id: u64) -> Response {
+        loop {
+            match self.read() {
+                Some(ServerMsg::Response(r)) if r.re == id => return r,
+                Some(ServerMsg::Event(e)) => self.events.push(e),
+                Some(_) => {}
+                None => panic!("{}: connection ended waiting for response {id}", self.name),
+            }
+        }
+    }
+
+    /// The response's lines.
+    pub fn lines(&mut self, cmd: Command) -> Vec<String> {
+        self.call(cmd).lines
+    }
+
+    /// Waits for the next event (or takes one already received).
+    pub fn event(&mut self) -> Event {
+        if !self.events.is_empty() {
+            return self.events.remove(0);
+        }
+        loop {
+            match self.read() {
+                Some(ServerMsg::Event(e)) => return e,
+                Some(_) => {}
+                None => panic!("{}: no event before the timeout", self.name),
+            }
+        }
+    }
+
+    /// Waits for the next text event.
+    pub fn text(&mut self) -> String {
+        loop {
+            if let Event::Text { text } = self.event() {
+                return text;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives within `d` (then restores the normal timeout).
+    pub fn quiet_for(&mut self, d: Duration) {
+        assert!(
+            self.events.is_empty(),
+            "{}: pending {:?}",
+            self.name,
+            self.events
+        );
+        self.r.get_ref().set_read_timeout(Some(d)).unwrap();
+        let got = self.read();
+        self.r.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+        assert!(got.is_none(), "{}: unexpected {got:?}", self.name);
+    }
+
+    pub fn text_cmd(&mut self, line: &str) -> Vec<String> {
+        match chinwag::client::commands::parse(line) {
+            Ok(chinwag::client::commands::Input::Server(c)) => self.lines(c),
+            other => panic!("not a server command: {line}: {other:?}"),
+        }
+    }
+}
+
+/// The real `chinwag` binary in scripted mode.
+pub struct Bin {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Bin {
+    /// Starts `chinwag` with `args` in `dir`.
+    pub fn start(args: &[String], dir: &Path) -> Bin {
+        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag"))
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || read_output(stdout, tx));
+        Bin {
+            stdin: child.stdin.take(),
+            child,
+            out: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn connect(addr: SocketAddr, dir: &Path) -> Bin {
+        Bin::start(&["127.0.0.1".into(), addr.port().to_string()], dir)
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes standard input (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits for a line containing `want`; returns it.
+    pub fn expect(&mut self, want: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(want) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {want:?}; saw {:?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("output ended waiting for {want:?}; saw {:?}", self.seen)
+                }
+            }
+        }
+    }
+
+    /// Logs in through the prompts.
+    pub fn login(&mut self, user: &str, pw: &str) {
+        self.expect("Username:");
+        self.send(user);
+        self.send(pw);
+        self.expect("Welcome to chinwag!");
+    }
+
+    /// Waits for the process to exit; returns its code.
+    pub fn exit_code(&mut self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client did not exit; saw {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Bin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Splits the client's output into lines; a prompt (which has no newline) is released as
+/// soon as it is complete.
+fn read_output(mut stdout: impl std::io::Read, tx: crossbeam_channel::Sender<String>) {
+    let mut pending = String::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stdout.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        while let Some(i) = pending.find('\n') {
+            let line: String = pending.drain(..=i).collect();
+            for part in split_prompts(line.trim_end()) {
+                let _ = tx.send(part);
+            }
+        }
+        if pending.ends_with(": ") {
+            for part in split_prompts(&pending) {
+                let _ = tx.send(part.trim_end().to_string());
+            }
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        let _ = tx.send(pending);
+    }
+}
+
+/// `Password: Welcome` arrives as one line in scripted mode (prompts have no newline):
+/// split after each known prompt so tests can wait for either part.
+fn split_prompts(line: &str) -> Vec<String> {
+    const PROMPTS: [&str; 3] = [
+        "Username: ",
+        "Password: ",
+        "This is a new user. Enter a password: ",
+    ];
+    let mut out = Vec::new();
+    let mut rest = line;
+    'outer: while !rest.is_empty() {
+        for p in PROMPTS {
+            if let Some(r) = rest.strip_prefix(p) {
+                out.push(p.trim_end().to_string());
+                rest = r;
+                continue 'outer;
+            }
+        }
+        out.push(rest.to_string());
+        break;
+    }
+    out
+}
+
+/// Polls `f` until it returns true or the deadline passes.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
