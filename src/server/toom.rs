@@ -40,6 +40,9 @@ impl State {
 
     /// `BCM TEXT`.
     pub fn bcm(&self, user: &str, body: &str) -> Reply {
+        if body.trim().is_empty() {
+            return Reply::err(text::usage("BCM <message>"));
+        }
         match self.log_broadcast(user, body) {
             Ok((e, _)) => {
                 let at = timefmt::format(&e.time);
@@ -134,6 +137,9 @@ impl State {
 
     /// `SRM ID TEXT`.
     pub fn srm(&self, me: &str, room: u64, body: &str) -> Reply {
+        if body.trim().is_empty() {
+            return Reply::err(text::usage("SRM <room id> <message>"));
+        }
         let body = clean(body);
         let mut rooms = self.0.rooms.lock();
         let Some(members) = rooms.members(room).map(<[String]>::to_vec) else {
