@@ -6,10 +6,12 @@
 //! recovery paths. With the config off it is a plain `send`/`send_to`. It also
 //! owns the "block briefly for the next datagram" helper, which toggles the
 //! socket between non-blocking (draining) and blocking-with-timeout (idle).
+//! A `rate` cap paces what one endpoint sends, so tests can keep a transfer
+//! running long enough to act on it mid-way (kill the peer, type commands).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Probabilities (0.0..=1.0) applied to every datagram sent. All zero = off.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -22,8 +24,8 @@ pub struct LossConfig {
 }
 
 impl LossConfig {
-    /// Parse `CHINWAG_UDP_LOSS`, e.g. `drop=0.05,dup=0.01,reorder=0.05,seed=7`.
-    /// Unset or unparsable parts are off.
+    /// Parse `CHINWAG_UDP_LOSS`, e.g. `drop=0.05,dup=0.01,reorder=0.05,seed=7`
+    /// (and `rate=2` for at most 2 MB/s). Unset or unparsable parts are off.
     pub fn from_env() -> LossConfig {
         std::env::var("CHINWAG_UDP_LOSS")
             .map(|s| LossConfig::parse(&s))
@@ -44,16 +46,34 @@ impl LossConfig {
                 "dup" | "duplicate" => cfg.duplicate = p,
                 "reorder" => cfg.reorder = p,
                 "seed" => cfg.seed = v.parse().unwrap_or(0),
+                "rate" => {} // see `rate_from_env`
                 _ => log::warn!("CHINWAG_UDP_LOSS: unknown key {k:?}"),
             }
         }
         cfg
     }
 
-    /// True when no datagram will ever be altered.
+    /// The `rate=MB_PER_S` part of `CHINWAG_UDP_LOSS`: most MB (10^6 bytes)
+    /// per second one endpoint sends; 0 = unlimited. Kept out of the struct so
+    /// its literal stays as callers know it.
+    pub fn rate_from_env() -> f64 {
+        std::env::var("CHINWAG_UDP_LOSS")
+            .map(|s| rate_of(&s))
+            .unwrap_or(0.0)
+    }
+
+    /// True when no datagram will ever be altered (pacing aside).
     pub fn is_off(&self) -> bool {
         self.drop <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0
     }
+}
+
+fn rate_of(spec: &str) -> f64 {
+    spec.split(',')
+        .filter_map(|part| part.split_once('='))
+        .filter(|(k, _)| k.trim() == "rate")
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .fold(0.0, |_, r| r.max(0.0))
 }
 
 /// xorshift64* — tiny, seedable, good enough for loss dice and test data.
@@ -90,6 +110,10 @@ pub(crate) struct LossySocket {
     held: Vec<u8>,
     held_to: Option<SocketAddr>,
     nonblocking: bool,
+    /// Pacing cap in bytes per second (0 = none) and when the next datagram
+    /// may leave.
+    rate: f64,
+    next_at: Option<Instant>,
 }
 
 impl LossySocket {
@@ -105,6 +129,8 @@ impl LossySocket {
             held: Vec::with_capacity(super::DATAGRAM),
             held_to: None,
             nonblocking: true,
+            rate: LossConfig::rate_from_env() * 1e6,
+            next_at: None,
         })
     }
 
@@ -144,7 +170,8 @@ impl LossySocket {
         }
     }
 
-    fn raw(&self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
+    fn raw(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.pace(buf.len());
         let r = if self.connected {
             self.sock.send(buf)
         } else {
@@ -155,6 +182,20 @@ impl LossySocket {
             Err(e) if is_transient(&e) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// With a `rate` cap, sleep until this datagram may leave (no credit is
+    /// saved up while idle, so there are no bursts).
+    fn pace(&mut self, len: usize) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let now = Instant::now();
+        let at = self.next_at.map_or(now, |t| t.max(now));
+        if at > now + Duration::from_millis(1) {
+            std::thread::sleep(at - now);
+        }
+        self.next_at = Some(at + Duration::from_secs_f64(len as f64 / self.rate));
     }
 
     /// Non-blocking receive: `Ok(None)` when nothing is queued.
@@ -222,6 +263,9 @@ mod tests {
                 seed: 7
             }
         );
+        assert_eq!(rate_of("drop=0.1,rate=2.5"), 2.5);
+        assert_eq!(rate_of("drop=0.1"), 0.0);
+        assert!(LossConfig::parse("rate=2.5").is_off());
         assert!(LossConfig::parse("").is_off());
         assert!(LossConfig::default().is_off());
     }

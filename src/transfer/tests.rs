@@ -393,3 +393,32 @@ fn file_change_is_detected() {
     let r = sender::check_unchanged(&mut f, &meta);
     assert!(matches!(r, Err(TransferError::FileChanged)), "{r:?}");
 }
+
+/// Throughput figures for the report (release mode, not part of the normal run):
+/// `cargo test --release --lib transfer::tests::bench_report -- --ignored --nocapture`
+/// (`CHINWAG_BENCH_MB` sets the size, default 200).
+#[test]
+#[ignore]
+fn bench_report() {
+    let mb = std::env::var("CHINWAG_BENCH_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let tcp = bench_tcp_copy(mb).unwrap();
+    println!(
+        "tcp copy      {mb} MB: {:8.1} MB/s ({:.2} s)",
+        tcp.mb_per_s, tcp.secs
+    );
+    for (label, drop) in [("0%", 0.0), ("1%", 0.01), ("5%", 0.05)] {
+        let loss = LossConfig {
+            drop,
+            seed: 7,
+            ..LossConfig::default()
+        };
+        let r = bench(mb, &loss).unwrap();
+        println!(
+            "udp loss {label:>3} {mb} MB: {:8.1} MB/s ({:.2} s)",
+            r.mb_per_s, r.secs
+        );
+    }
+}

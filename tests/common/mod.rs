@@ -392,3 +392,223 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+impl Bin {
+    /// Sends a line if the client is still reading; false once its input is gone (the
+    /// process exited), where [`Bin::send`] would panic.
+    pub fn try_send(&mut self, line: &str) -> bool {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return false;
+        };
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .is_ok()
+    }
+
+    /// Waits up to `within` for a line containing `want`; None if it did not come (lines
+    /// seen meanwhile are kept in `seen`).
+    pub fn try_expect(&mut self, want: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.out.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if line.contains(want) {
+                return Some(line);
+            }
+        }
+    }
+}
+
+/// Binary payload frames (forum UPD/DWN) at the protocol level.
+impl Client {
+    /// Sends one frame; an empty `data` ends the stream.
+    pub fn send_frame(&mut self, data: &[u8]) {
+        protocol::write_frame(&mut self.w, data).unwrap();
+        self.w.flush().unwrap();
+    }
+
+    /// Reads the next frame's bytes, keeping events that arrive before it; `None` if the
+    /// connection ended or something other than a frame came.
+    pub fn read_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.read()? {
+                ServerMsg::Event(e) => self.events.push(e),
+                ServerMsg::Bin { bin } => {
+                    let mut buf = Vec::new();
+                    protocol::read_frame_body(&mut self.r, bin, &mut buf).ok()?;
+                    return Some(buf);
+                }
+                ServerMsg::Response(_) => return None,
+            }
+        }
+    }
+
+    /// `UPD`: the whole upload; returns the final response (or the refusal).
+    pub fn upload(&mut self, title: &str, file: &str, data: &[u8]) -> Response {
+        let id = self.send(Command::Upd {
+            title: title.into(),
+            file: file.into(),
+            size: data.len() as u64,
+        });
+        let r = self.wait(id);
+        if r.then != Then::SendData {
+            return r;
+        }
+        for chunk in data.chunks(protocol::MAX_CHUNK) {
+            self.send_frame(chunk);
+        }
+        self.send_frame(&[]);
+        self.wait(id)
+    }
+
+    /// `DWN`: the refusal's lines as `Err`, or the file's bytes.
+    pub fn download(&mut self, title: &str, file: &str) -> Result<Vec<u8>, Vec<String>> {
+        let r = self.call(Command::Dwn {
+            title: title.into(),
+            file: file.into(),
+        });
+        if !matches!(r.then, Then::ReceiveData { .. }) {
+            return Err(r.lines);
+        }
+        let mut out = Vec::new();
+        loop {
+            let chunk = self.read_frame().expect("a download frame");
+            if chunk.is_empty() {
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk);
+        }
+    }
+}
+
+impl Bin {
+    /// Waits until every line of `wants` has been printed, each matched exactly (after
+    /// trimming), in any order. Lines printed meanwhile are kept in `seen`.
+    pub fn expect_all(&mut self, wants: &[&str]) {
+        let deadline = Instant::now() + WAIT;
+        let mut left: Vec<&str> = wants.to_vec();
+        while !left.is_empty() {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(wait) {
+                Ok(line) => {
+                    if let Some(i) = left.iter().position(|w| *w == line.trim()) {
+                        left.remove(i);
+                    }
+                    self.seen.push(line);
+                }
+                Err(e) => panic!("{e:?} waiting for {left:?}; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line equal to `want` (after trimming).
+    pub fn expect_line(&mut self, want: &str) {
+        self.expect_all(&[want]);
+    }
+}
+
+impl Bin {
+    /// Starts `chinwag` with `args` in `dir`, with extra environment variables (e.g.
+    /// `CHINWAG_UDP_LOSS`).
+    pub fn start_with_env(args: &[String], dir: &Path, env: &[(&str, &str)]) -> Bin {
+        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag"))
+            .args(args)
+            .current_dir(dir)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || read_output(stdout, tx));
+        Bin {
+            stdin: child.stdin.take(),
+            child,
+            out: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// [`Bin::connect`] with extra environment variables.
+    pub fn connect_with_env(addr: SocketAddr, dir: &Path, env: &[(&str, &str)]) -> Bin {
+        let args = ["127.0.0.1".to_string(), addr.port().to_string()];
+        Bin::start_with_env(&args, dir, env)
+    }
+}
+
+/// The real `chinwag-server` binary on an OS-picked port, in a data directory of the
+/// caller's (crash and restart tests). Its stdout and stderr are drained by a thread into
+/// `out`, so a chatty server never blocks on a full pipe. Killed (SIGKILL) on drop.
+pub struct ServerProc {
+    child: Child,
+    pub addr: SocketAddr,
+    pub out: Receiver<String>,
+}
+
+impl ServerProc {
+    /// Starts `chinwag-server 0 --data-dir DIR ARGS...` and waits for its first line,
+    /// `chinwag server listening on 0.0.0.0:PORT`.
+    pub fn start(dir: &Path, args: &[&str]) -> ServerProc {
+        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
+            .arg("0")
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let tx2 = tx.clone();
+        std::thread::spawn(move || drain_lines(stdout, "", tx));
+        std::thread::spawn(move || drain_lines(stderr, "stderr: ", tx2));
+        let first = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("chinwag-server printed nothing")
+        });
+        let port = first
+            .strip_prefix("chinwag server listening on ")
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .port();
+        ServerProc {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            out: rx,
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything printed so far.
+    pub fn printed(&self) -> Vec<String> {
+        self.out.try_iter().collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn drain_lines(r: impl std::io::Read, prefix: &str, tx: crossbeam_channel::Sender<String>) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(r).lines() {
+        let Ok(line) = line else { break };
+        let _ = tx.send(format!("{prefix}{line}"));
+    }
+}
