@@ -47,6 +47,9 @@ pub const INCORRECT_PASSWORD: &str = "Incorrect password";
 pub const SHUTDOWN_DISABLED: &str = "Error. Shutdown is disabled on this server";
 pub const XIT_GOODBYE: &str = "Goodbye";
 pub const PROTOCOL_ERROR: &str = "Error. The client sent a malformed request";
+pub const TOO_MANY_COMMANDS: &str = "Error. Too many commands, slow down";
+pub const TOO_MANY_LOGINS: &str =
+    "Error. Too many login attempts from your address, try again later";
 
 pub fn invalid_name(what: &str) -> String {
     format!("Invalid {what}: {NAME_RULE}")
@@ -101,4 +104,12 @@ pub fn does_not_exist(name: &str) -> String {
 }
 pub fn invalid_file_name(name: &str) -> String {
     format!("Error. Invalid file name {name}: one word, no path separators, not starting with '.'")
+}
+pub fn invalid_title(name: &str) -> String {
+    format!(
+        "Error. Invalid thread title {name}: one word, no path separators, not starting with '.'"
+    )
+}
+pub fn too_large(name: &str, limit: u64) -> String {
+    format!("Error. {name} is larger than the server accepts ({limit} bytes)")
 }

@@ -114,7 +114,10 @@ fn new_user_signs_up_and_is_appended_to_credentials() {
     });
     assert_eq!(r.then, Then::LoggedIn);
     let creds = std::fs::read_to_string(s.path("credentials.txt")).unwrap();
-    assert!(creds.ends_with("jaba longtongue\n"), "{creds}");
+    // Stored as an argon2id hash (BEHAVIOUR section 4), never in plain text.
+    let last = creds.lines().last().unwrap();
+    assert!(last.starts_with("jaba $argon2id$v=19$"), "{creds}");
+    assert!(!creds.contains("longtongue"), "{creds}");
     // The new account works after a restart.
     let dir = s.stop();
     let s = TestServer::in_dir(dir, |_| {});

@@ -2,7 +2,9 @@
 //!
 //! The credentials file is read once at start-up (a malformed line stops the server with
 //! its line number) and only ever appended to afterwards (sign-ups), with an fsync before
-//! the new user is welcomed so an acknowledged sign-up survives a crash. Lockout is a pure
+//! the new user is welcomed so an acknowledged sign-up survives a crash. A sign-up's
+//! password is stored as an argon2id PHC string (`$argon2id$v=19$...`); plain lines written
+//! by hand keep working. Passwords are compared in constant time and never logged. Lockout is a pure
 //! function of `now`, so it is tested without sleeping; the timer thread lifts expired
 //! locks.
 
@@ -68,10 +70,81 @@ impl Account {
         false
     }
 
-    /// Compares in constant time for equal-length inputs.
+    /// Checks a password against what is stored. Slow for hashed accounts (argon2 on
+    /// purpose): call it with no lock held.
     pub fn password_matches(&self, given: &str) -> bool {
-        let (a, b) = (self.password.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        verify(&self.password, given)
+    }
+}
+
+/// argon2id parameters for new sign-ups: OWASP's minimum (19 MiB, 2 passes, 1 lane),
+/// ~20 ms a hash on these machines, so a burst of sign-ups stays quick.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+const PHC_PREFIX: &str = "$argon2id$";
+
+fn argon2() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .expect("constant argon2 parameters are valid");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Is this stored password field an argon2id PHC string (rather than a plain password)?
+pub fn is_hash(stored: &str) -> bool {
+    stored.starts_with(PHC_PREFIX) && argon2::PasswordHash::new(stored).is_ok()
+}
+
+/// Hashes a new password as an argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`)
+/// with a random salt.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
+    let _slot = HashSlot::take();
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing with valid parameters cannot fail")
+        .to_string()
+}
+
+/// Compares a given password with a stored field in time independent of where they
+/// differ: argon2 verification for PHC strings (its final comparison is constant-time),
+/// otherwise equality of BLAKE3 digests (whose `==` is constant-time and hides the length).
+pub fn verify(stored: &str, given: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    if stored.starts_with(PHC_PREFIX) {
+        if let Ok(hash) = argon2::PasswordHash::new(stored) {
+            let _slot = HashSlot::take();
+            return argon2().verify_password(given.as_bytes(), &hash).is_ok();
+        }
+    }
+    blake3::hash(stored.as_bytes()) == blake3::hash(given.as_bytes())
+}
+
+/// Bounds how many argon2 computations run at once (each holds 19 MiB and a core): a
+/// thousand simultaneous sign-ups queue here instead of taking 19 GiB.
+struct HashSlot;
+
+static SLOTS_BUSY: parking_lot::Mutex<usize> = parking_lot::Mutex::new(0);
+static SLOT_FREED: parking_lot::Condvar = parking_lot::Condvar::new();
+
+impl HashSlot {
+    fn take() -> HashSlot {
+        let max = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        let mut busy = SLOTS_BUSY.lock();
+        while *busy >= max {
+            SLOT_FREED.wait(&mut busy);
+        }
+        *busy += 1;
+        HashSlot
+    }
+}
+
+impl Drop for HashSlot {
+    fn drop(&mut self) {
+        *SLOTS_BUSY.lock() -= 1;
+        SLOT_FREED.notify_one();
     }
 }
 
@@ -94,7 +167,7 @@ pub fn load(path: &Path) -> Result<Vec<(String, String)>, String> {
         }
         let parsed = line
             .split_once(' ')
-            .filter(|(u, p)| valid_credential(u) && valid_credential(p));
+            .filter(|(u, p)| valid_credential(u) && (valid_credential(p) || is_hash(p)));
         match parsed {
             Some((u, p)) => out.push((u.to_string(), p.to_string())),
             None => {
@@ -182,6 +255,31 @@ mod tests {
         assert!(err.contains("line 4"), "{err}");
         std::fs::write(&p, "hans indiana#jones\nbobafett mandalorian666 \n").unwrap();
         assert_eq!(load(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn hashed_passwords_verify_and_load() {
+        let h = hash_password("wise");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(is_hash(&h));
+        assert!(verify(&h, "wise"));
+        assert!(!verify(&h, "wisE"));
+        assert!(!verify(&h, ""));
+        assert_ne!(hash_password("wise"), h, "salted");
+        // Plain passwords keep working, compared in constant time.
+        assert!(verify("wise", "wise"));
+        assert!(!verify("wise", "wis"));
+        assert!(!verify("wise", "wisdom"));
+        // A plain password that merely looks like a hash prefix is still plain.
+        assert!(!is_hash("$argon2id$x"));
+        assert!(verify("$argon2id$x", "$argon2id$x"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.txt");
+        std::fs::write(&p, "hans indiana#jones\n").unwrap();
+        append(&p, "jaba", &h).unwrap();
+        let loaded = load(&p).unwrap();
+        assert_eq!(loaded[1], ("jaba".to_string(), h.clone()));
+        assert!(Account::new(loaded[1].1.clone()).password_matches("wise"));
     }
 
     #[test]

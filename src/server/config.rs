@@ -27,6 +27,12 @@ pub struct Config {
     /// Largest forum upload, in bytes.
     pub max_upload: u64,
     pub quiet: bool,
+    /// Commands per second one connection may send on average; 0 = no limit.
+    pub rate_limit: u32,
+    /// Commands one connection may send at once before the rate applies.
+    pub rate_burst: u32,
+    /// Failed password attempts per source address per minute; 0 = no throttle.
+    pub login_throttle: u32,
 }
 
 impl Default for Config {
@@ -43,6 +49,9 @@ impl Default for Config {
             max_clients: DEFAULT_MAX_CLIENTS,
             max_upload: 4 << 30,
             quiet: false,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_burst: DEFAULT_RATE_BURST,
+            login_throttle: DEFAULT_LOGIN_THROTTLE,
         }
     }
 }
@@ -50,6 +59,13 @@ impl Default for Config {
 /// Two threads per client: 6,000 clients stay well under the ~16,000-thread ceiling of
 /// these machines (DESIGN.md) and under the 20,000 open files (one socket per client).
 pub const DEFAULT_MAX_CLIENTS: usize = 6000;
+
+/// Far above what a person types or a script of a few hundred commands sends, far below
+/// a flood: one connection cannot keep more than a few percent of the server busy.
+pub const DEFAULT_RATE_LIMIT: u32 = 50;
+pub const DEFAULT_RATE_BURST: u32 = 200;
+/// Enough for several people behind one address to mistype, far too few to guess with.
+pub const DEFAULT_LOGIN_THROTTLE: u32 = 30;
 
 /// The command line as typed.
 #[derive(Parser, Debug)]
@@ -103,6 +119,18 @@ pub struct Args {
     /// Largest forum upload in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_upload: Option<u64>,
+    /// Commands per second a connection may send on average, past the burst (0 = no limit)
+    /// [default: 50].
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Commands a connection may send at once before --rate-limit applies [default: 200].
+    #[arg(long, value_name = "N")]
+    pub rate_burst: Option<u32>,
+    /// Failed password attempts allowed per source address per minute; past it, logins
+    /// from that address are refused without counting against the account (0 = off)
+    /// [default: 30].
+    #[arg(long, value_name = "N")]
+    pub login_throttle: Option<u32>,
     /// Print nothing.
     #[arg(short, long)]
     pub quiet: bool,
@@ -202,6 +230,18 @@ impl Args {
         if let Some(n) = self.max_upload {
             c.max_upload = n;
         }
+        if let Some(n) = self.rate_limit {
+            c.rate_limit = n;
+        }
+        if let Some(n) = self.rate_burst {
+            if n == 0 {
+                return Err("Invalid --rate-burst: it must be at least 1".into());
+            }
+            c.rate_burst = n;
+        }
+        if let Some(n) = self.login_throttle {
+            c.login_throttle = n;
+        }
         c.quiet = self.quiet;
         Ok(())
     }
@@ -259,6 +299,32 @@ mod tests {
         let c = cfg(&["5000", "pw", "--admin-password", "other"]).unwrap();
         assert_eq!(c.admin_password.as_deref(), Some("other"));
         assert!(!c.wipe_forum_on_shutdown);
+    }
+
+    #[test]
+    fn flood_control_options() {
+        let c = cfg(&["5000"]).unwrap();
+        assert_eq!(
+            (c.rate_limit, c.rate_burst, c.login_throttle),
+            (
+                DEFAULT_RATE_LIMIT,
+                DEFAULT_RATE_BURST,
+                DEFAULT_LOGIN_THROTTLE
+            )
+        );
+        let c = cfg(&[
+            "5000",
+            "--rate-limit",
+            "0",
+            "--rate-burst",
+            "7",
+            "--login-throttle",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!((c.rate_limit, c.rate_burst, c.login_throttle), (0, 7, 0));
+        assert!(cfg(&["5000", "--rate-burst", "0"]).is_err());
+        assert!(cfg(&["5000", "--rate-limit", "-1"]).is_err());
     }
 
     #[test]

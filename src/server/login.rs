@@ -5,7 +5,7 @@
 use super::accounts::{self, Account};
 use super::journal::Record;
 use super::state::{ConnId, Core, Online, Reply, State, Stint};
-use crate::protocol::{Farewell, Then};
+use crate::protocol::{Farewell, Response, Then};
 use crate::text;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -19,8 +19,10 @@ pub struct Peer {
 }
 
 impl Core {
-    /// Puts `user` online; returns the offline messages waiting for them.
-    fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer) -> Vec<String> {
+    /// Puts `user` online and queues the welcome (the response to login request `re`, with
+    /// the offline messages waiting) before the `core` lock is released, so nothing sent to
+    /// `user` from now on can overtake it. Returns how many offline messages it delivered.
+    fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) -> usize {
         self.login_seq += 1;
         self.online.insert(
             user.to_string(),
@@ -40,7 +42,19 @@ impl Core {
         });
         self.userlog_gen += 1;
         self.presence(user, &text::logged_in(user));
-        self.offline.remove(user).unwrap_or_default()
+        let delivered = self.offline.remove(user).unwrap_or_default();
+        let count = delivered.len();
+        let mut lines = vec![text::WELCOME.to_string()];
+        lines.extend(delivered);
+        if let Some(c) = self.conns.get(&conn) {
+            c.send_msg(&Response {
+                re,
+                ok: true,
+                lines,
+                then: Then::LoggedIn,
+            });
+        }
+        count
     }
 }
 
@@ -59,10 +73,39 @@ impl State {
         }
     }
 
-    /// The password step for an existing account.
-    pub fn login_password(&self, conn: ConnId, name: &str, pw: &str, peer: &Peer) -> Reply {
+    /// The password step for an existing account. The password is checked with no lock
+    /// held (argon2 is slow on purpose); the account's state is then re-read, so a lock
+    /// that landed meanwhile still wins.
+    pub fn login_password(
+        &self,
+        conn: ConnId,
+        re: u64,
+        name: &str,
+        pw: &str,
+        peer: &Peer,
+    ) -> Reply {
         let now = Instant::now();
-        let cfg = self.config();
+        let ip = peer.addr.ip();
+        if self.0.login_throttle.lock().blocked(ip, now) {
+            self.announce(&format!(
+                "login to {name} from {ip} refused: too many failures"
+            ));
+            return Reply::err(text::TOO_MANY_LOGINS).then(Then::Exit { code: 1 });
+        }
+        let stored = {
+            let core = self.0.core.lock();
+            match core.accounts.get(name) {
+                None => return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername),
+                Some(acct) if acct.is_locked(now) => {
+                    return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
+                }
+                Some(acct) => acct.password.clone(),
+            }
+        };
+        if !accounts::verify(&stored, pw) {
+            self.0.login_throttle.lock().record_failure(ip, now);
+            return self.wrong_password(name, now);
+        }
         // The journal lock is taken first (lock order) so no offline message can be
         // queued between our taking the queue and recording its delivery.
         let mut journal = self.0.journal.lock();
@@ -74,64 +117,79 @@ impl State {
             if acct.is_locked(now) {
                 return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 });
             }
-            if !acct.password_matches(pw) {
-                return if acct.record_failure(now, cfg.attempts, cfg.block_duration) {
-                    self.announce(&format!("{name} is locked out after failed logins"));
-                    Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
-                } else {
-                    Reply::err(text::INVALID_PASSWORD_RETRY).then(Then::AskPassword)
-                };
-            }
             acct.record_success();
             if core.online.contains_key(name) {
                 return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
             }
-            core.come_online(name, conn, peer)
+            core.come_online(name, conn, peer, re)
         };
-        if !delivered.is_empty() {
+        if delivered > 0 {
             let rec = Record::Delivered {
                 to: name.to_string(),
-                count: delivered.len(),
+                count: delivered,
             };
             let _ = State::journal_append(&mut journal, &rec);
         }
         drop(journal);
-        self.welcome(name, peer, delivered)
+        self.welcome(name, peer)
     }
 
-    /// The new-password step: creates the account, then logs in.
-    pub fn sign_up(&self, conn: ConnId, name: &str, pw: &str, peer: &Peer) -> Reply {
+    /// Counts a wrong password against the account: retry, or locked out.
+    fn wrong_password(&self, name: &str, now: Instant) -> Reply {
+        let cfg = self.config();
+        let locked = {
+            let mut core = self.0.core.lock();
+            match core.accounts.get_mut(name) {
+                Some(acct) if acct.is_locked(now) => {
+                    return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
+                }
+                Some(acct) => acct.record_failure(now, cfg.attempts, cfg.block_duration),
+                None => false,
+            }
+        };
+        if locked {
+            self.announce(&format!("{name} is locked out after failed logins"));
+            Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
+        } else {
+            Reply::err(text::INVALID_PASSWORD_RETRY).then(Then::AskPassword)
+        }
+    }
+
+    /// The new-password step: creates the account (its password stored as an argon2id
+    /// hash, computed before any lock is taken), then logs in.
+    pub fn sign_up(&self, conn: ConnId, re: u64, name: &str, pw: &str, peer: &Peer) -> Reply {
         if !self.config().signup {
             return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
         }
         if !accounts::valid_credential(pw) {
             return Reply::err(text::invalid_name("password")).then(Then::AskNewPassword);
         }
+        let hash = accounts::hash_password(pw);
         let _file = self.0.credentials.lock();
         if self.user_exists(name) {
             return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
         }
-        if let Err(e) = accounts::append(&self.config().credentials, name, pw) {
+        if let Err(e) = accounts::append(&self.config().credentials, name, &hash) {
             log::error!("cannot append to the credentials file: {e}");
             return Reply::err("Error. The account could not be created, try again")
                 .then(Then::AskUsername);
         }
-        let delivered = {
+        {
             let mut core = self.0.core.lock();
-            core.accounts
-                .insert(name.to_string(), Account::new(pw.to_string()));
-            core.come_online(name, conn, peer)
-        };
+            core.accounts.insert(name.to_string(), Account::new(hash));
+            // A new account has no offline messages: nothing to journal.
+            core.come_online(name, conn, peer, re);
+        }
         self.announce(&format!("{name} signed up"));
-        self.welcome(name, peer, delivered)
+        self.welcome(name, peer)
     }
 
-    fn welcome(&self, name: &str, peer: &Peer, delivered: Vec<String>) -> Reply {
+    /// After a login: the welcome itself was already queued by `come_online`, so the
+    /// session sends nothing more for this request.
+    fn welcome(&self, name: &str, peer: &Peer) -> Reply {
         self.announce(&format!("{name} logged in from {}", peer.addr));
         self.sync_userlog();
-        let mut lines = vec![text::WELCOME.to_string()];
-        lines.extend(delivered);
-        Reply::ok(lines).then(Then::LoggedIn)
+        Reply::ok(vec![]).then(Then::LoggedIn)
     }
 
     /// `logout`, `OUT` or `XIT`.

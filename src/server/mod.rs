@@ -17,6 +17,7 @@ mod p2p;
 pub mod rooms;
 mod session;
 pub mod state;
+pub mod throttle;
 mod timer;
 mod toom;
 

@@ -9,11 +9,13 @@
 use super::login::Peer;
 use super::outbox::{Conn, Out};
 use super::state::{ConnId, Reply, State};
+use super::throttle::TokenBucket;
 use crate::protocol::{self, ClientMsg, Command, Event, FrameError, Request, Response, Then};
 use crate::text;
 use std::io::BufReader;
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +64,17 @@ impl Session {
         let mut reader = BufReader::with_capacity(16 * 1024, &*sock);
         let mut buf = Vec::new();
         let mut malformed = 0;
+        let cfg = self.state.config();
+        let mut bucket = TokenBucket::new(cfg.rate_limit, cfg.rate_burst, Instant::now());
         while self.phase != Phase::Closing {
             match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
-                Ok(ClientMsg::Request(req)) => self.handle(req, &mut reader),
+                Ok(ClientMsg::Request(req)) => {
+                    if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
+                        self.handle(req, &mut reader)
+                    } else {
+                        self.respond(req.id, Reply::err(text::TOO_MANY_COMMANDS))
+                    }
+                }
                 Ok(ClientMsg::Bin(_)) => self.reject("unexpected binary frame", &mut malformed),
                 Err(FrameError::Malformed(why)) => self.reject(&why, &mut malformed),
                 Err(FrameError::TooLong) => {
@@ -120,7 +130,15 @@ impl Session {
                     cmd => self.dispatch(&user, cmd),
                 }
             }
-            phase => self.login_step(phase, req.cmd),
+            phase => {
+                let reply = self.login_step(phase, req.id, req.cmd);
+                if self.phase.user().is_some() {
+                    // Logged in: the welcome went out under the state lock (see
+                    // `come_online`) so no message to this user could overtake it.
+                    return;
+                }
+                reply
+            }
         };
         if let Then::Exit { .. } = reply.then {
             self.phase = Phase::Closing;
@@ -129,7 +147,7 @@ impl Session {
     }
 
     /// The login phase: `hello`, `username`, then `password` or `new_password`.
-    fn login_step(&mut self, phase: Phase, cmd: Command) -> Reply {
+    fn login_step(&mut self, phase: Phase, re: u64, cmd: Command) -> Reply {
         let reply = match (&phase, cmd) {
             (_, Command::Hello { udp_port, p2p_port }) => {
                 self.peer.udp_port = udp_port;
@@ -147,9 +165,9 @@ impl Session {
             }
             (Phase::AwaitingPassword { user }, Command::Password { password }) => self
                 .state
-                .login_password(self.id, user, &password, &self.peer),
+                .login_password(self.id, re, user, &password, &self.peer),
             (Phase::AwaitingNewPassword { user }, Command::NewPassword { password }) => {
-                self.state.sign_up(self.id, user, &password, &self.peer)
+                self.state.sign_up(self.id, re, user, &password, &self.peer)
             }
             _ => Reply::err(text::NOT_LOGGED_IN).then(Then::AskUsername),
         };

@@ -38,6 +38,8 @@ pub(super) struct Shared {
     pub userlog: Mutex<u64>,
     /// Serialises appends to the credentials file.
     pub credentials: Mutex<()>,
+    /// Failed logins per source address; a leaf lock (nothing is taken while it is held).
+    pub login_throttle: Mutex<super::throttle::LoginThrottle>,
     /// messagelog.txt: `broadcast` and `BCM`.
     pub broadcasts: Mutex<MessageLog>,
     pub rooms: Mutex<Rooms>,
@@ -219,12 +221,14 @@ impl State {
         let rooms = Rooms::open(dir).map_err(|e| format!("cannot open the rooms: {e}"))?;
         let forum = Forum::open(dir, config.max_upload)
             .map_err(|e| format!("cannot open the forum: {e}"))?;
+        let login_throttle = super::throttle::LoginThrottle::new(config.login_throttle);
         let state = State(Arc::new(Shared {
             config,
             core: Mutex::new(core),
             journal: Mutex::new(journal),
             userlog: Mutex::new(0),
             credentials: Mutex::new(()),
+            login_throttle: Mutex::new(login_throttle),
             broadcasts: Mutex::new(broadcasts),
             rooms: Mutex::new(rooms),
             forum,
