@@ -269,8 +269,12 @@ impl Client {
                 None
             }
             Input::StopPrivate { user } => {
-                if let Err(e) = self.chat.stop(&user) {
-                    self.printer.line(&e);
+                match self.chat.stop(&user) {
+                    // A valid peer-to-peer command: counts for the idle timeout too.
+                    Ok(()) => {
+                        let _ = self.link.send(Command::Activity);
+                    }
+                    Err(e) => self.printer.line(&e),
                 }
                 None
             }

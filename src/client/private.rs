@@ -397,7 +397,15 @@ impl Inner {
     fn read_loop(&self, user: &str, session: &Session, mut reader: BufReader<TcpStream>) {
         let end = loop {
             match read_wire(&mut reader) {
-                Ok(Some(Wire::Msg { text })) => self.say(format!("{user}(private): {text}")),
+                Ok(Some(Wire::Msg { text })) => {
+                    // A peer's text is one line on screen: control characters (a crafted
+                    // newline could forge other lines) become spaces, as on the server.
+                    let text: String = text
+                        .chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect();
+                    self.say(format!("{user}(private): {text}"))
+                }
                 Ok(Some(Wire::Stop)) => break End::Stopped,
                 Ok(Some(Wire::Bye)) | Ok(None) => break End::LoggedOut,
                 Ok(Some(other)) => {

@@ -43,6 +43,12 @@ impl State {
             .pending_private
             .remove(&(from.to_string(), me.to_string()))
         {
+            if !core.online.contains_key(from) {
+                // The asker left before the answer.
+                return Reply::err(format!(
+                    "Error. {from} is no longer available for private messaging"
+                ));
+            }
             return Reply::err(format!("Error. No private messaging request from {from}"));
         }
         if !accept {

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Smoke test of peer-to-peer private chat: the 21T3 sample interaction (spec/assignments.md
+# 1.7, BEHAVIOUR.md 3.4) with three scripted `chinwag` clients (hans, yoda, luke) against a
+# real `chinwag-server` on a free port. Prints a readable transcript (`hans> ...` is typed,
+# `hans: ...` is printed) and exits 0 when every check passes, 1 otherwise.
+#
+# Usage: scripts/smoke_private.sh     (builds the debug binaries first)
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --quiet --bin chinwag --bin chinwag-server || exit 1
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+}
+
+# --- the server, on a port the OS picks ---------------------------------------------
+mkdir -p "$tmp/data"
+printf '%s\n' 'hans indiana#jones' 'yoda wise' 'luke lightsaber@#' >"$tmp/data/credentials.txt"
+"$bin/chinwag-server" 0 --data-dir "$tmp/data" >"$tmp/server.out" 2>&1 &
+pids+=($!)
+port=""
+for _ in $(seq 100); do
+    port=$(head -n 1 "$tmp/server.out" | sed -n 's/^chinwag server listening on .*:\([0-9]*\)$/\1/p')
+    [[ -n $port ]] && break
+    sleep 0.1
+done
+[[ -n $port ]] || { echo "FAIL: the server did not start"; cat "$tmp/server.out"; exit 1; }
+echo "== chinwag-server listening on port $port"
+
+# --- scripted clients: stdin from a FIFO we keep open, stdout to a file ------------------
+declare -A fd pid off
+start_client() {
+    local who=$1
+    mkfifo "$tmp/$who.in"
+    "$bin/chinwag" "$port" <"$tmp/$who.in" >"$tmp/$who.out" 2>&1 &
+    pid[$who]=$!
+    pids+=($!)
+    exec {fd[$who]}>"$tmp/$who.in"
+    off[$who]=0
+}
+
+# say WHO LINE: WHO types LINE.
+say() {
+    printf '%s\n' "$2" >&"${fd[$1]}"
+    echo "$1> $2"
+}
+
+# find WHO TEXT: byte offset just past the next TEXT in WHO's output, or nothing.
+find_next() {
+    local at
+    at=$(tail -c +"$((off[$1] + 1))" "$tmp/$1.out" | grep -boF -m 1 -- "$2" | head -n 1 | cut -d: -f1)
+    [[ -n $at ]] && echo $((off[$1] + at + ${#2}))
+}
+
+# expect WHO TEXT: waits (10 s at most) for TEXT after what WHO was last seen printing.
+expect() {
+    local end=$((SECONDS + 10)) at
+    while ((SECONDS < end)); do
+        at=$(find_next "$1" "$2")
+        if [[ -n $at ]]; then
+            off[$1]=$at
+            echo "$1: $2"
+            ok
+            return 0
+        fi
+        sleep 0.05
+    done
+    bad "$1 never printed: $2"
+    return 1
+}
+
+# expect_unordered WHO TEXT...: every TEXT, in any order.
+expect_unordered() {
+    local who=$1 start=${off[$1]} far=${off[$1]}
+    shift
+    for want in "$@"; do
+        off[$who]=$start
+        expect "$who" "$want"
+        ((off[$who] > far)) && far=${off[$who]}
+    done
+    off[$who]=$far
+}
+
+# sync WHO: a server round trip, so everything queued for WHO has been printed.
+sync_client() {
+    printf '%s\n' "message nobody ping" >&"${fd[$1]}"
+    local end=$((SECONDS + 10)) at
+    while ((SECONDS < end)); do
+        at=$(find_next "$1" "Error. Invalid user")
+        [[ -n $at ]] && { off[$1]=$at; return 0; }
+        sleep 0.05
+    done
+    bad "$1 did not answer"
+}
+
+login() {
+    start_client "$1"
+    expect "$1" "Username: " >/dev/null
+    say "$1" "$1" >/dev/null
+    expect "$1" "Password: " >/dev/null
+    say "$1" "$2" >/dev/null
+    expect "$1" "Welcome to chinwag!"
+}
+
+echo "== login"
+login hans 'indiana#jones'
+login yoda wise
+login luke 'lightsaber@#'
+
+echo "== the 21T3 sample (assignments.md 1.7)"
+say hans "private luke hey dude"
+expect hans "Error. Private messaging to luke not enabled"
+say hans "startprivate luke"
+expect luke "hans would like to private message, enter y or n: "
+say luke "y"
+expect hans "luke accepts private messaging"
+expect hans "Start private messaging with luke"
+say hans "private luke hey dude"
+expect luke "hans(private): hey dude"
+say luke "private hans hello man"
+expect hans "luke(private): hello man"
+say hans "message yoda force is strong"
+expect yoda "hans: force is strong"
+say hans "message luke now via server"
+expect luke "hans: now via server"
+say hans "logout"
+expect hans "Goodbye, hans!"
+expect yoda "hans logged out"
+expect_unordered luke "hans logged out" "Private messaging with hans ended as hans logged out"
+if wait "${pid[hans]}"; then ok; else bad "hans's client exited non-zero"; fi
+
+echo "== after the peer has gone"
+say luke "private hans are you there"
+expect luke "Error. hans is no longer available for private messaging"
+say luke "startprivate hans"
+expect luke "Error. hans is offline"
+
+echo "== a decline, then stopprivate from the other side"
+say luke "startprivate yoda"
+expect yoda "luke would like to private message, enter y or n: "
+say yoda "n"
+expect luke "yoda declines private messaging"
+say luke "private yoda hi"
+expect luke "Error. Private messaging to yoda not enabled"
+say luke "startprivate yoda"
+expect yoda "luke would like to private message, enter y or n: "
+say yoda "y"
+expect luke "yoda accepts private messaging"
+expect luke "Start private messaging with yoda"
+say yoda "private luke the force is with you"
+expect luke "yoda(private): the force is with you"
+say yoda "stopprivate luke"
+expect yoda "Private messaging with luke stopped"
+expect luke "yoda stopped private messaging"
+say luke "stopprivate yoda"
+expect luke "Error. No private messaging session with yoda"
+
+echo "== checks"
+sync_client yoda
+if grep -qF "(private): hey dude" "$tmp/yoda.out"; then
+    bad "yoda saw hans and luke's private chat"
+else
+    echo "yoda never saw hans and luke's private chat"
+    ok
+fi
+say luke "logout"
+expect luke "Goodbye, luke!"
+say yoda "logout"
+expect yoda "Goodbye, yoda!"
+for who in luke yoda; do
+    if wait "${pid[$who]}"; then ok; else bad "$who's client exited non-zero"; fi
+done
+
+echo "== $passed checks passed, $failed failed"
+((failed == 0))
