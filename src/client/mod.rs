@@ -10,6 +10,7 @@ mod input;
 pub mod link;
 pub mod output;
 pub mod private;
+mod progress;
 
 use crate::protocol::{Command, Response, Then};
 use crate::text;
@@ -379,6 +380,8 @@ impl Client {
         let spawned = std::thread::Builder::new()
             .name(format!("udp-upload-{file}"))
             .spawn(move || {
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let bar = progress::Progress::start(&printer, &file, &user, size);
                 let res = addr
                     .parse::<SocketAddr>()
                     .map_err(|e| e.to_string())
@@ -388,16 +391,14 @@ impl Client {
                             &token,
                             &path,
                             &LossConfig::from_env(),
-                            &mut |_, _| {},
+                            &mut |done, total| bar.update(done, total),
                         )
                         .map_err(|e| e.to_string())
                     });
-                match res {
-                    Ok(_) => printer.line(&format!("{file} has been uploaded")),
-                    Err(e) => {
-                        printer.line(&format!("Error. Upload of {file} to {user} failed: {e}"))
-                    }
-                }
+                bar.finish(&match res {
+                    Ok(_) => format!("{file} has been uploaded"),
+                    Err(e) => format!("Error. Upload of {file} to {user} failed: {e}"),
+                });
             });
         if let Err(e) = spawned {
             self.printer
