@@ -262,7 +262,22 @@ fn parse_forum(cmd: &str, args: &[&str], rest: &str) -> Result<Input, String> {
         c if FORUM.contains(&c) => return Err(bad()),
         _ => return Err(text::INVALID_COMMAND.to_string()),
     };
-    Ok(Input::Server(c))
+    // A title becomes a file name on the server: refuse what could leave its folder.
+    match &c {
+        Command::Crt { title }
+        | Command::Msg { title, .. }
+        | Command::Dlt { title, .. }
+        | Command::Edt { title, .. }
+        | Command::Rdt { title }
+        | Command::Upd { title, .. }
+        | Command::Dwn { title, .. }
+        | Command::Rmv { title }
+            if !crate::names::valid_name(title) =>
+        {
+            Err(text::invalid_title(title))
+        }
+        _ => Ok(Input::Server(c)),
+    }
 }
 
 #[cfg(test)]

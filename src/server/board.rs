@@ -25,14 +25,22 @@ fn forum_error(e: ForumError, title: &str) -> String {
         ForumError::NotCreator => text::NOT_CREATOR.to_string(),
         ForumError::FileExists => "Error. That file already exists in the thread".to_string(),
         ForumError::NoFile => format!("File does not exist in Thread {title}"),
-        ForumError::BadName => format!(
-            "Error. Invalid name {title}: one word, no path separators, not starting with '.'"
-        ),
+        ForumError::BadName => text::invalid_title(title),
         ForumError::TooLarge => "Error. The file is larger than the server accepts".to_string(),
         ForumError::Io(e) => {
             log::error!("forum I/O error: {e}");
             "Error. The server could not complete that, try again".to_string()
         }
+    }
+}
+
+/// The user's sentence for an upload or download error: names the file where it is at fault.
+fn transfer_error(e: ForumError, title: &str, file: &str, session: &Session) -> String {
+    match e {
+        ForumError::BadName if crate::names::valid_name(title) => text::invalid_file_name(file),
+        ForumError::FileExists => format!("Error. {file} already exists in thread {title}"),
+        ForumError::TooLarge => text::too_large(file, session.state.config().max_upload),
+        e => forum_error(e, title),
     }
 }
 
@@ -144,13 +152,10 @@ impl Session {
         size: u64,
         reader: &mut BufReader<&TcpStream>,
     ) {
+        self.state.announce(&format!("{user} issued UPD command"));
         let mut up = match self.state.0.forum.begin_upload(title, user, file, size) {
             Ok(up) => up,
-            Err(ForumError::FileExists) => {
-                let line = format!("Error. {file} already exists in thread {title}");
-                return self.respond(id, Reply::err(line));
-            }
-            Err(e) => return self.respond(id, Reply::err(forum_error(e, title))),
+            Err(e) => return self.respond(id, Reply::err(transfer_error(e, title, file, self))),
         };
         self.respond(id, Reply::ok(vec![]).then(Then::SendData));
         let mut buf = Vec::with_capacity(MAX_CHUNK);
@@ -173,7 +178,10 @@ impl Session {
             }
         }
         let res = match failure {
-            Some(e) => Err(e),
+            Some(e) => {
+                drop(up); // discard the partial file and free the name before answering
+                Err(e)
+            }
             None => up.finish(),
         };
         let res = res.map(|()| {
@@ -183,7 +191,7 @@ impl Session {
         });
         let reply = match res {
             Ok(line) => Reply::line(line),
-            Err(e) => Reply::err(forum_error(e, title)),
+            Err(e) => Reply::err(transfer_error(e, title, file, self)),
         };
         self.respond(id, reply);
     }
@@ -195,9 +203,10 @@ impl Session {
 
     /// `DWN`: announces the size, then streams the file as frames through the writer.
     pub(super) fn download(&mut self, id: u64, user: &str, title: &str, file: &str) {
+        self.state.announce(&format!("{user} issued DWN command"));
         let (mut f, size) = match self.state.0.forum.open_download(title, file) {
             Ok(x) => x,
-            Err(e) => return self.respond(id, Reply::err(forum_error(e, title))),
+            Err(e) => return self.respond(id, Reply::err(transfer_error(e, title, file, self))),
         };
         let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
         self.respond(id, Reply::ok(vec![]).then(Then::ReceiveData { size }));

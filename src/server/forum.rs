@@ -120,6 +120,17 @@ fn check_names(names: &[&str]) -> Result<(), ForumError> {
     }
 }
 
+/// Fails with `BadName` unless `user` fits the one-word thread file format. A username
+/// is never a path (any login name, `/` or a leading `.` included, is fine), but a space
+/// or a line break would break the `N user: text` and `user uploaded FILE` lines.
+fn check_user(user: &str) -> Result<(), ForumError> {
+    let bad = |c: char| c.is_whitespace() || c.is_control();
+    match user.is_empty() || user.contains(bad) {
+        true => Err(ForumError::BadName),
+        false => Ok(()),
+    }
+}
+
 /// A suffix no other temp file of this process (or a previous one) uses.
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -157,7 +168,8 @@ impl Forum {
 
     /// Creates an empty thread `title` owned by `user`.
     pub fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        check_names(&[title, user])?;
+        check_names(&[title])?;
+        check_user(user)?;
         let mut state = self.shared.state.lock();
         if state.threads.contains_key(title) {
             return Err(ForumError::ThreadExists);
@@ -171,7 +183,8 @@ impl Forum {
 
     /// Appends a post (line breaks become spaces); returns its number.
     pub fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
-        check_names(&[title, user])?;
+        check_names(&[title])?;
+        check_user(user)?;
         let entry = Entry::Post {
             user: user.to_string(),
             text: one_line(text),
@@ -184,7 +197,8 @@ impl Forum {
 
     /// Deletes post `n` (its author only); later posts are renumbered.
     pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
-        check_names(&[title, user])?;
+        check_names(&[title])?;
+        check_user(user)?;
         self.shared.update(title, |thread| {
             let index = authored_post(thread, n, user)?;
             thread.entries.remove(index);
@@ -194,7 +208,8 @@ impl Forum {
 
     /// Replaces the text of post `n` (its author only).
     pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
-        check_names(&[title, user])?;
+        check_names(&[title])?;
+        check_user(user)?;
         let new_text = one_line(text);
         self.shared.update(title, |thread| {
             let index = authored_post(thread, n, user)?;
@@ -228,7 +243,8 @@ impl Forum {
         file: &str,
         size: u64,
     ) -> Result<Upload, ForumError> {
-        check_names(&[title, user, file])?;
+        check_names(&[title, file])?;
+        check_user(user)?;
         let mut state = self.shared.state.lock();
         let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
         let key = (thread.generation, file.to_string());
@@ -277,7 +293,8 @@ impl Forum {
 
     /// Removes thread `title` and all its files (its creator only).
     pub fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        check_names(&[title, user])?;
+        check_names(&[title])?;
+        check_user(user)?;
         let trash = {
             let mut state = self.shared.state.lock();
             let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
