@@ -684,6 +684,26 @@ fn valid_commands_reset_the_idle_clock_but_received_messages_do_not() {
 }
 
 #[test]
+fn a_timeout_notice_respects_blocks() {
+    let s = short_timeout();
+    let mut yoda = login(&s, YODA);
+    let mut hans = login(&s, HANS);
+    let mut luke = login(&s, LUKE);
+    assert_eq!(run(&mut hans, "block yoda"), vec!["yoda is blocked"]);
+    // hans and luke stay active; yoda idles out.
+    let deadline = Instant::now() + WAIT;
+    while !saw_text(&luke, "yoda logged out") {
+        assert!(Instant::now() < deadline, "yoda never timed out");
+        hans.lines(Command::WhoElse);
+        luke.lines(Command::WhoElse);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(bye(&mut yoda), (text::INACTIVITY.to_string(), 0));
+    hans.lines(Command::WhoElse);
+    assert!(!saw_text(&hans, "yoda logged out"), "{:?}", hans.events);
+}
+
+#[test]
 fn the_real_client_prints_the_timeout_and_exits_0_and_invalid_commands_do_not_count() {
     let s = short_timeout();
     let dir = tempfile::tempdir().unwrap();
