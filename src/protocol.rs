@@ -11,6 +11,8 @@
 //! `{"re": 7, "ok": true, "lines": ["..."], "then": "continue"}`, or an [`Event`] pushed at any
 //! moment: `{"ev": "text", "text": "hans: hi"}`. `lines` are for the user, one per line, in
 //! order. `then` tells the client what happens next (login prompts, exit, a transfer).
+//! A response whose lines would not fit in one [`MAX_LINE`] line sends all but its last
+//! line first, in order, as `text` events, then the response with the last line.
 //!
 //! **Binary payload frames** — a file's bytes travel as a header line `{"bin": N}` followed by
 //! exactly N raw bytes (N at most [`MAX_CHUNK`]); a frame with N = 0 ends the stream. Uploads:

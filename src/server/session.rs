@@ -108,12 +108,30 @@ impl Session {
     }
 
     pub(super) fn respond(&self, id: u64, reply: Reply) {
-        self.conn.send_msg(&Response {
+        let mut resp = Response {
             re: id,
             ok: reply.ok,
             lines: reply.lines,
             then: reply.then,
-        });
+        };
+        let line = protocol::encode(&resp);
+        if line.len() <= protocol::MAX_LINE || resp.lines.len() < 2 {
+            self.conn.send(Out::Line(line.into()));
+            return;
+        }
+        // Too long for one protocol line (RDM of a long history, a long thread): the
+        // leading lines go first as text events, which the client prints in order, then
+        // the response with the last line. Waiting for room in the outbox only holds up
+        // this connection's own session thread.
+        let last = resp.lines.pop();
+        for text in resp.lines.drain(..) {
+            let ev = protocol::encode(&Event::Text { text });
+            if !self.conn.send_blocking(Out::Line(ev.into())) {
+                return;
+            }
+        }
+        resp.lines.extend(last);
+        self.conn.send_msg(&resp);
     }
 
     fn handle(&mut self, req: Request, reader: &mut BufReader<&TcpStream>) {

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Smoke test of TOOM (BEHAVIOUR.md 3.2 and 4; the tutor's checklist in assignments.md 2.8):
+# two scripted `chinwag` clients, yoda and hans, do ATU, BCM, SRB, SRM, RDM and OUT against
+# a real `chinwag-server` on a free port, and the server's files are checked.
+# Prints a readable transcript (`yoda> ...` is typed, `yoda: ...` is printed, `file: ...`
+# is a line of a server file) and exits 0 when every check passes, 1 otherwise.
+#
+# Usage: scripts/smoke_toom.sh     (builds the debug binaries first)
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --quiet --bin chinwag --bin chinwag-server || exit 1
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+}
+
+# --- the server, on a port the OS picks ---------------------------------------------
+data="$tmp/data"
+mkdir -p "$data"
+printf '%s\n' 'hans indiana#jones' 'yoda wise' 'luke lightsaber@#' >"$data/credentials.txt"
+"$bin/chinwag-server" 0 --data-dir "$data" >"$tmp/server.out" 2>&1 &
+pids+=($!)
+port=""
+for _ in $(seq 100); do
+    port=$(head -n 1 "$tmp/server.out" | sed -n 's/^chinwag server listening on 0\.0\.0\.0:\([0-9]*\)$/\1/p')
+    [[ -n $port ]] && break
+    sleep 0.1
+done
+[[ -n $port ]] || { echo "FAIL: the server did not start"; cat "$tmp/server.out"; exit 1; }
+echo "== chinwag-server listening on port $port, data in $data"
+
+# --- scripted clients: stdin from a FIFO we keep open, stdout to a file ------------------
+declare -A fd pid off
+start_client() {
+    local who=$1
+    mkfifo "$tmp/$who.in"
+    "$bin/chinwag" "$port" <"$tmp/$who.in" >"$tmp/$who.out" 2>&1 &
+    pid[$who]=$!
+    pids+=($!)
+    exec {fd[$who]}>"$tmp/$who.in"
+    off[$who]=0
+}
+
+# say WHO LINE: WHO types LINE.
+say() {
+    printf '%s\n' "$2" >&"${fd[$1]}"
+    echo "$1> $2"
+}
+
+# expect WHO TEXT: waits (10 s at most) for a line containing TEXT after what WHO was
+# last seen printing; prints the whole line and keeps it in $line.
+line=""
+expect() {
+    local end=$((SECONDS + 10)) found
+    while ((SECONDS < end)); do
+        found=$(tail -c +"$((off[$1] + 1))" "$tmp/$1.out" | grep -boF -m 1 -- "$2" | head -n 1)
+        if [[ -n $found ]]; then
+            local at=$((off[$1] + ${found%%:*})) prefix=""
+            # The whole line around the match (scripted prompts end without a newline).
+            if [[ -n $(head -c "$at" "$tmp/$1.out" | tail -c 1) ]]; then
+                prefix=$(head -c "$at" "$tmp/$1.out" | tail -n 1)
+                prefix=${prefix#Username: }
+                prefix=${prefix#Password: }
+            fi
+            line="$prefix$(tail -c +"$((at + 1))" "$tmp/$1.out" | head -n 1)"
+            off[$1]=$((at + ${#2}))
+            echo "$1: $line"
+            ok
+            return 0
+        fi
+        sleep 0.05
+    done
+    bad "$1 never printed: $2"
+    line=""
+    return 1
+}
+
+# check WHAT COND: a named yes/no check.
+check() {
+    if eval "$2"; then
+        ok
+    else
+        bad "$1"
+    fi
+}
+
+# show FILE: prints a server file, one line per row.
+show() {
+    local f="$data/$1"
+    if [[ -f $f ]]; then
+        while IFS= read -r row; do echo "$1: $row"; done <"$f"
+    else
+        echo "$1: (missing)"
+    fi
+}
+
+login() {
+    start_client "$1"
+    expect "$1" "Username: " >/dev/null
+    say "$1" "$1" >/dev/null
+    expect "$1" "Password: " >/dev/null
+    say "$1" "$2" >/dev/null
+    expect "$1" "Welcome to chinwag!" >/dev/null
+    echo "== $1 logged in"
+}
+
+# wait_exit WHO CODE: WHO's client exits with CODE within 10 s.
+wait_exit() {
+    local end=$((SECONDS + 10))
+    while kill -0 "${pid[$1]}" 2>/dev/null && ((SECONDS < end)); do
+        sleep 0.05
+    done
+    wait "${pid[$1]}" 2>/dev/null
+    local code=$?
+    check "$1's client exits $2 (got $code)" "[[ $code == $2 ]]"
+    echo "== $1's client exited with $code"
+}
+
+time_re='[1-9][0-9]? (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-5][0-9]'
+
+# --- ATU -----------------------------------------------------------------------------
+login yoda wise
+say yoda "ATU"
+expect yoda "no other active user"
+login hans 'indiana#jones'
+expect yoda "hans logged in"
+say yoda "ATU"
+expect yoda "hans, 127.0.0.1, "
+atu=$line
+show userlog.txt
+hans_row=$(grep '; hans; ' "$data/userlog.txt")
+hans_since=$(cut -d';' -f2 <<<"$hans_row" | sed 's/^ //')
+hans_udp=$(cut -d';' -f5 <<<"$hans_row" | sed 's/^ //')
+check "ATU row matches userlog.txt" "[[ \"$atu\" == \"hans, 127.0.0.1, $hans_udp, active since $hans_since.\" ]]"
+check "userlog.txt rows" "grep -Eq '^1; $time_re; yoda; 127\.0\.0\.1; [0-9]+$' '$data/userlog.txt' && grep -Eq '^2; $time_re; hans; 127\.0\.0\.1; [0-9]+$' '$data/userlog.txt'"
+
+# --- BCM -----------------------------------------------------------------------------
+say yoda "BCM  "
+expect yoda "Error. Usage: BCM <message>"
+say yoda "BCM Hello world! COMP3331"
+expect yoda "Broadcast message, #1 broadcast at "
+check "BCM confirmation" "grep -Eqx 'Broadcast message, #1 broadcast at $time_re\.' <<<\"\$line\""
+expect hans "yoda: Hello world! COMP3331"
+show messagelog.txt
+check "messagelog.txt line" "grep -Eqx '1; $time_re; yoda; Hello world! COMP3331' '$data/messagelog.txt'"
+
+# --- SRB -----------------------------------------------------------------------------
+say yoda "SRB"
+expect yoda "Error. Usage: SRB"
+say yoda "SRB yoda"
+expect yoda "Error. You cannot build a separate room with yourself only"
+say yoda "SRB luke"
+expect yoda "Error. luke is offline"
+say yoda "SRB offlineuser"
+expect yoda "Error. offlineuser does not exist"
+say yoda "SRB hans"
+expect yoda "Separate chat room has been created, room ID: 1, users in this room: yoda, hans"
+expect hans "You have been added to separate room 1 by yoda (users: yoda, hans)"
+say hans "SRB yoda"
+expect hans "a separate room (ID: 1) already created for these users"
+
+# --- SRM -----------------------------------------------------------------------------
+say yoda "SRM"
+expect yoda "Error. Usage: SRM"
+say yoda "SRM x Hi, Hans"
+expect yoda "Error. Room ID must be a number"
+say yoda "SRM 2 Hi, Hans"
+expect yoda "The separate room does not exist"
+say yoda "SRM 1 Hi, Hans"
+expect yoda "Separate room message, #1 issued at "
+check "SRM confirmation" "grep -Eqx 'Separate room message, #1 issued at $time_re\.' <<<\"\$line\""
+expect hans "room-1: yoda: Hi, Hans"
+say hans "SRM 1 Hello; master"
+expect hans "Separate room message, #2 issued at "
+expect yoda "room-1: hans: Hello; master"
+show SR_1_messagelog.txt
+check "SR_1_messagelog.txt lines" "grep -Eqx '1; $time_re; yoda; Hi, Hans' '$data/SR_1_messagelog.txt' && grep -Eqx '2; $time_re; hans; Hello; master' '$data/SR_1_messagelog.txt'"
+
+# --- RDM -----------------------------------------------------------------------------
+say hans "RDM"
+expect hans "Error. Usage: RDM"
+say hans "RDM x 1 Jun 2022 21:39:00"
+expect hans "Error. Message type must be b or s"
+say hans "RDM b yesterday"
+expect hans "Error. Invalid timestamp, use e.g. 1 Jun 2022 16:01:20"
+say hans "RDM b 1 Jun 2022 21:39:00"
+expect hans "Broadcast messages since 1 Jun 2022 21:39:00:"
+expect hans "#1; yoda: Hello world! COMP3331 at "
+say hans "RDM s 1 Jun 2033 21:39:00"
+expect hans "no new message"
+say hans "RDM s 01/06/2022 21:39:00"
+expect hans "Messages in separate rooms since 1 Jun 2022 21:39:00:"
+expect hans "room-1:"
+expect hans "#1; yoda: Hi, Hans at "
+expect hans "#2; hans: Hello; master at "
+
+# --- OUT -----------------------------------------------------------------------------
+say yoda "OUT"
+expect yoda "Bye, yoda!"
+wait_exit yoda 0
+expect hans "yoda logged out"
+show userlog.txt
+check "userlog.txt renumbered after OUT" "[[ \$(wc -l <'$data/userlog.txt') == 1 ]] && grep -Eqx '1; $time_re; hans; 127\.0\.0\.1; $hans_udp' '$data/userlog.txt'"
+check "messagelog.txt keeps yoda's message" "grep -q '; yoda; Hello world! COMP3331\$' '$data/messagelog.txt'"
+say hans "ATU"
+expect hans "no other active user"
+say hans "OUT"
+expect hans "Bye, hans!"
+wait_exit hans 0
+check "yoda never saw its own broadcast" "! grep -qx 'yoda: Hello world! COMP3331' '$tmp/yoda.out'"
+
+echo "== $passed checks passed, $failed failed"
+((failed == 0))
