@@ -106,6 +106,8 @@ impl State {
             self.0.login_throttle.lock().record_failure(ip, now);
             return self.wrong_password(name, now);
         }
+        let conn_handle = self.conn_handle(conn);
+        let _gate = conn_handle.as_ref().map(|c| c.hold());
         // The journal lock is taken first (lock order) so no offline message can be
         // queued between our taking the queue and recording its delivery.
         let mut journal = self.0.journal.lock();
@@ -174,6 +176,8 @@ impl State {
             return Reply::err("Error. The account could not be created, try again")
                 .then(Then::AskUsername);
         }
+        let conn_handle = self.conn_handle(conn);
+        let _gate = conn_handle.as_ref().map(|c| c.hold());
         {
             let mut core = self.0.core.lock();
             core.accounts.insert(name.to_string(), Account::new(hash));
@@ -185,7 +189,8 @@ impl State {
     }
 
     /// After a login: the welcome itself was already queued by `come_online`, so the
-    /// session sends nothing more for this request.
+    /// session sends nothing more for this request. Callers hold the connection's gate
+    /// until this returns, so the client reads its welcome only after userlog.txt lists it.
     fn welcome(&self, name: &str, peer: &Peer) -> Reply {
         self.announce(&format!("{name} logged in from {}", peer.addr));
         self.sync_userlog();

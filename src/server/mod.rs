@@ -119,10 +119,11 @@ fn serve(
     rx: crossbeam_channel::Receiver<outbox::Out>,
 ) {
     let wsock = sock.clone();
+    let gate = session.conn.gate();
     let writer = thread::Builder::new()
         .name(format!("writer-{}", session.id))
         .stack_size(THREAD_STACK)
-        .spawn(move || outbox::run_writer(wsock, rx));
+        .spawn(move || outbox::run_writer(wsock, rx, gate));
     match writer {
         Ok(w) => {
             session.run(sock);

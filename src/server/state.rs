@@ -392,6 +392,11 @@ impl State {
         }
     }
 
+    /// The handle of connection `id`, if it is still open.
+    pub(super) fn conn_handle(&self, id: ConnId) -> Option<Conn> {
+        self.0.core.lock().conns.get(&id).cloned()
+    }
+
     /// Does this account exist?
     pub fn user_exists(&self, user: &str) -> bool {
         self.0.core.lock().accounts.contains_key(user)
