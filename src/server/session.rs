@@ -66,7 +66,13 @@ impl Session {
         let mut malformed = 0;
         let cfg = self.state.config();
         let mut bucket = TokenBucket::new(cfg.rate_limit, cfg.rate_burst, Instant::now());
+        // Who logged in here: a protocol error moves the phase to `Closing`, which must
+        // not leave that user online with a dead connection.
+        let mut user: Option<String> = None;
         while self.phase != Phase::Closing {
+            if user.is_none() {
+                user = self.phase.user().map(str::to_string);
+            }
             match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
                 Ok(ClientMsg::Request(req)) => {
                     if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
@@ -85,7 +91,7 @@ impl Session {
             }
         }
         self.conn.send(Out::Close);
-        self.state.disconnect(self.id, self.phase.user());
+        self.state.disconnect(self.id, user.as_deref());
     }
 
     fn reject(&mut self, why: &str, malformed: &mut u32) {

@@ -549,8 +549,8 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Starts `chinwag-server 0 --data-dir DIR ARGS...` and waits for its first line,
-    /// `chinwag server listening on 0.0.0.0:PORT`.
+    /// Starts `chinwag-server 0 --data-dir DIR ARGS...` and waits for its line
+    /// `chinwag server listening on 0.0.0.0:PORT` (so not with `--quiet`).
     pub fn start(dir: &Path, args: &[&str]) -> ServerProc {
         let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
             .arg("0")
@@ -567,15 +567,19 @@ impl ServerProc {
         let tx2 = tx.clone();
         std::thread::spawn(move || drain_lines(stdout, "", tx));
         std::thread::spawn(move || drain_lines(stderr, "stderr: ", tx2));
-        let first = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("chinwag-server printed nothing")
-        });
-        let port = first
-            .strip_prefix("chinwag server listening on ")
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .port();
+        // Start-up warnings (a torn tail cut away) may come first, on stderr.
+        let deadline = Instant::now() + WAIT;
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!("chinwag-server did not say where it listens");
+            };
+            if let Some(a) = line.strip_prefix("chinwag server listening on ") {
+                break a.parse::<SocketAddr>().unwrap().port();
+            }
+            eprintln!("chinwag-server: {line}");
+        };
         ServerProc {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -610,5 +614,25 @@ fn drain_lines(r: impl std::io::Read, prefix: &str, tx: crossbeam_channel::Sende
     for line in std::io::BufReader::new(r).lines() {
         let Ok(line) = line else { break };
         let _ = tx.send(format!("{prefix}{line}"));
+    }
+}
+
+impl Client {
+    /// Connects from a chosen local address (any 127.x.y.z works on loopback), so tests
+    /// can play clients at different source addresses.
+    pub fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> Client {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::new(local, 0).into()).unwrap();
+        sock.connect(&addr.into()).unwrap();
+        let s: TcpStream = sock.into();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            w: BufWriter::new(s.try_clone().unwrap()),
+            r: BufReader::new(s),
+            next: 1,
+            events: Vec::new(),
+            name: String::new(),
+        }
     }
 }
