@@ -4,7 +4,8 @@
 //! [`bench`] runs a real [`Receiver`] and [`send_file`] over 127.0.0.1 and
 //! checks the saved copy byte for byte; [`bench_tcp_copy`] moves the same
 //! amount through a plain TCP connection (read file -> socket -> write file)
-//! as a yardstick. Sizes are in MB of 1,000,000 bytes.
+//! as a yardstick, and [`bench_raw_udp`] measures the ceiling: bare `send` calls of
+//! full-size datagrams with nothing on top. Sizes are in MB of 1,000,000 bytes.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::lossy::{LossConfig, Rng};
-use super::{random_u64, send_file, Receiver, RecvEvent};
+use super::{bind_udp, random_u64, send_file, Receiver, RecvEvent, DATAGRAM};
 
 /// Outcome of one benchmark run.
 #[derive(Debug, Clone, Copy)]
@@ -161,4 +162,34 @@ pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
         return Err(other("tcp copy differs".into()));
     }
     Ok(BenchResult::new(bytes, secs))
+}
+
+/// The ceiling: `size_mb` MB as back-to-back `send` calls of [`DATAGRAM`]-byte datagrams
+/// (the transport's size) on loopback, to a thread that only counts what arrives. No
+/// reliability: the rate is of bytes delivered, from the first send to the last arrival.
+pub fn bench_raw_udp(size_mb: u64) -> io::Result<BenchResult> {
+    let rx = bind_udp("127.0.0.1:0".parse().unwrap())?;
+    rx.set_read_timeout(Some(Duration::from_millis(300)))?;
+    let tx = bind_udp("127.0.0.1:0".parse().unwrap())?;
+    tx.connect(rx.local_addr()?)?;
+    let count = size_mb * 1_000_000 / DATAGRAM as u64;
+    let counter = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 2048];
+        let (mut got, mut last) = (0u64, Instant::now());
+        while let Ok(n) = rx.recv(&mut buf) {
+            got += n as u64;
+            last = Instant::now();
+        }
+        (got, last)
+    });
+    let payload = vec![0xA5u8; DATAGRAM];
+    let t0 = Instant::now();
+    for _ in 0..count {
+        // A full send buffer only loses this datagram, which the count shows.
+        let _ = tx.send(&payload);
+    }
+    let (got, last) = counter
+        .join()
+        .map_err(|_| other("udp counter panicked".into()))?;
+    Ok(BenchResult::new(got, (last - t0).as_secs_f64()))
 }

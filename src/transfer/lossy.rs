@@ -110,6 +110,8 @@ pub(crate) struct LossySocket {
     held: Vec<u8>,
     held_to: Option<SocketAddr>,
     nonblocking: bool,
+    /// The read timeout last set (saves a syscall per wait when it repeats).
+    timeout: Option<Duration>,
     /// Pacing cap in bytes per second (0 = none) and when the next datagram
     /// may leave.
     rate: f64,
@@ -129,6 +131,7 @@ impl LossySocket {
             held: Vec::with_capacity(super::DATAGRAM),
             held_to: None,
             nonblocking: true,
+            timeout: None,
             rate: LossConfig::rate_from_env() * 1e6,
             next_at: None,
         })
@@ -213,8 +216,11 @@ impl LossySocket {
     ) -> io::Result<Option<(usize, SocketAddr)>> {
         self.flush_held()?;
         self.set_mode(false)?;
-        self.sock
-            .set_read_timeout(Some(timeout.max(Duration::from_micros(100))))?;
+        let timeout = timeout.max(Duration::from_micros(100));
+        if self.timeout != Some(timeout) {
+            self.sock.set_read_timeout(Some(timeout))?;
+            self.timeout = Some(timeout);
+        }
         self.recv_inner(buf)
     }
 

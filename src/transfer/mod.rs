@@ -33,7 +33,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-pub use bench::{bench, bench_tcp_copy, BenchResult};
+pub use bench::{bench, bench_raw_udp, bench_tcp_copy, BenchResult};
 pub use lossy::LossConfig;
 pub use receiver::{Receiver, RecvEvent};
 pub use sender::send_file;

@@ -29,6 +29,9 @@ use super::{bind_udp, valid_file_name, PEER_TIMEOUT, WINDOW};
 /// How long a finished session lingers to answer a repeated FIN.
 const LINGER: Duration = Duration::from_secs(10);
 const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How long a dry socket may hold back pending acks (well under the sender's minimum
+/// RTO and a small part of the time its window lasts).
+const ACK_DELAY: Duration = Duration::from_micros(500);
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 
 /// What the receiver reports to the client.
@@ -162,10 +165,19 @@ impl Worker {
         self.close_all();
     }
 
-    /// Next datagram; when the socket is empty, flush acks and block briefly.
+    /// Next datagram. When the socket is empty, wait a moment first: a receiver faster
+    /// than its sender would otherwise run dry after nearly every datagram and ack each
+    /// one, which costs both sides a syscall and a wake-up per datagram. Only if nothing
+    /// comes within `ACK_DELAY` are pending acks flushed (the sender may be waiting on
+    /// them) before blocking for longer.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         if let Some(got) = self.sock.try_recv(buf)? {
             return Ok(Some(got));
+        }
+        if self.sessions.values().any(Session::needs_ack) {
+            if let Some(got) = self.sock.wait_recv(buf, ACK_DELAY)? {
+                return Ok(Some(got));
+            }
         }
         self.flush_acks();
         self.sock.wait_recv(buf, IDLE_WAIT)

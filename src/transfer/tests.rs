@@ -400,10 +400,18 @@ fn file_change_is_detected() {
 #[test]
 #[ignore]
 fn bench_report() {
+    let _ = env_logger::builder().is_test(true).try_init();
     let mb = std::env::var("CHINWAG_BENCH_MB")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
+    let raw = bench_raw_udp(mb).unwrap();
+    println!(
+        "raw udp send  {mb} MB: {:8.1} MB/s ({:.2} s, {:.1}% delivered)",
+        raw.mb_per_s,
+        raw.secs,
+        raw.bytes as f64 / (mb as f64 * 1e4)
+    );
     let tcp = bench_tcp_copy(mb).unwrap();
     println!(
         "tcp copy      {mb} MB: {:8.1} MB/s ({:.2} s)",
