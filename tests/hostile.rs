@@ -655,3 +655,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_real_client_prints_the_throttle_refusal_and_exits_non_zero() {
+    let s = TestServer::with(|c| c.login_throttle = 1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut bin = common::Bin::connect(s.addr, dir.path());
+    bin.expect("Username:");
+    bin.send("yoda");
+    bin.send("nope");
+    bin.expect(text::INVALID_PASSWORD_RETRY);
+    bin.send("wise");
+    bin.expect(text::TOO_MANY_LOGINS);
+    assert_ne!(bin.exit_code(), 0);
+}
