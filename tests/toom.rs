@@ -724,6 +724,70 @@ fn rdm_s_lists_only_the_readers_rooms_with_new_messages() {
     );
 }
 
+#[test]
+fn names_with_commas_and_semicolons_work_in_rooms_logs_and_blocks() {
+    // Both characters are legal in user names (BEHAVIOUR 2); neither may break a file.
+    let s = TestServer::start();
+    let mut yoda = login(s.addr, "yoda");
+    let mut odd = Client::login(s.addr, "r2;d2,x", "beep");
+    let mut hans = login(s.addr, "hans");
+    assert_eq!(
+        one(&mut yoda, "SRB r2;d2,x hans"),
+        "Separate chat room has been created, room ID: 1, users in this room: yoda, r2;d2,x, hans"
+    );
+    let (n, t) = srm(&mut odd, 1, "beep; boop");
+    assert_eq!(n, 1);
+    assert_eq!(yoda.text(), "r2;d2,x logged in");
+    assert_eq!(yoda.text(), "hans logged in");
+    assert_eq!(yoda.text(), "room-1: r2;d2,x: beep; boop");
+    let (_, tb) = bcm(&mut odd, "hello");
+    assert_eq!(
+        read(&s.path("SR_1_messagelog.txt")),
+        format!("1; {t}; r2;d2,x; beep; boop\n")
+    );
+    assert_eq!(
+        read(&s.path("messagelog.txt")),
+        format!("1; {tb}; r2;d2,x; hello\n")
+    );
+    let since = shift(&t, -1);
+    assert_eq!(
+        hans.text_cmd(&format!("RDM b {since}")),
+        [
+            format!("Broadcast messages since {since}:"),
+            format!("#1; r2;d2,x: hello at {tb}.")
+        ]
+    );
+    // Blocking the sender hides it from RDM.
+    assert_eq!(one(&mut hans, "block r2;d2,x"), "r2;d2,x is blocked");
+    assert_eq!(
+        hans.text_cmd(&format!("RDM b {since}")),
+        [text::NO_NEW_MESSAGE]
+    );
+    assert_eq!(
+        hans.text_cmd(&format!("RDM s {since}")),
+        [text::NO_NEW_MESSAGE]
+    );
+    // The room and the log read back after a restart.
+    drop((yoda, odd, hans));
+    let dir = s.stop();
+    let s = TestServer::in_dir(dir, |_| {});
+    let mut yoda = login(s.addr, "yoda");
+    let r = yoda.text_cmd(&format!("RDM s {since}"));
+    assert_eq!(
+        r[1..],
+        [
+            "room-1:".to_string(),
+            format!("#1; r2;d2,x: beep; boop at {t}.")
+        ]
+    );
+    let _odd = Client::login(s.addr, "r2;d2,x", "beep");
+    let _hans = login(s.addr, "hans");
+    assert_eq!(
+        one(&mut yoda, "SRB hans r2;d2,x"),
+        "a separate room (ID: 1) already created for these users"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // OUT
 
@@ -1221,9 +1285,10 @@ fn rdm_latency_on_a_million_line_log() {
             times.push(t.elapsed());
             assert_eq!(lines.len() as i64, last + 1);
         }
+        let first = times[0];
         times.sort();
         println!(
-            "RDM b of the last {last:>3}: min {:?}  median {:?}  max {:?} (20 calls over TCP)",
+            "RDM b of the last {last:>3}: min {:?}  median {:?}  max {:?} (20 calls over TCP; first {first:?})",
             times[0],
             times[times.len() / 2],
             times[times.len() - 1]

@@ -128,14 +128,14 @@ impl MessageLog {
 
     /// Appends one message stamped `now` (truncated to whole seconds) and
     /// makes it durable before returning it. `\r`/`\n` in `user` or `text`
-    /// become spaces, as does `;` in `user`, so the line always parses
+    /// become spaces, as does `; ` in `user`, so the line always parses
     /// back. On error nothing is logged and the numbering is unchanged.
     pub fn append(&mut self, user: &str, text: &str, now: DateTime<Local>) -> io::Result<LogEntry> {
         let whole = Local.timestamp_opt(now.timestamp(), 0).single();
         let entry = LogEntry {
             number: self.next_number,
             time: whole.unwrap_or(now),
-            user: user.replace(['\r', '\n', ';'], " "),
+            user: user.replace(['\r', '\n'], " ").replace("; ", " "),
             text: text.replace(['\r', '\n'], " "),
         };
         let line = format!("{entry}\n");

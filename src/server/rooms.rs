@@ -82,7 +82,7 @@ impl Rooms {
     /// Creates a room for `members` (issuer first; repeats dropped,
     /// order kept), records it durably in `rooms.txt` and creates its log.
     /// Fails with `InvalidInput` for an empty list or a name that is empty,
-    /// padded, or contains `,`, `;` or a line break, and with
+    /// padded, or contains `, `, `; ` or a line break, and with
     /// `AlreadyExists` if [`find`](Self::find) would have found a room.
     pub fn create(&mut self, members: Vec<String>) -> io::Result<u64> {
         let members = dedup(members);
@@ -227,7 +227,14 @@ fn set_key(members: &[String]) -> Vec<String> {
 /// Checks that the list is non-empty and every name survives the
 /// `rooms.txt` line format unchanged.
 fn validate(members: &[String]) -> io::Result<()> {
-    let bad = |m: &String| m.is_empty() || m.trim() != m || m.contains([',', ';', '\n', '\r']);
+    // User names may hold `,` and `;` but never a space, so the separators stay unique.
+    let bad = |m: &String| {
+        m.is_empty()
+            || m.trim() != m
+            || m.contains(['\n', '\r'])
+            || m.contains(", ")
+            || m.contains("; ")
+    };
     match members.iter().find(|m| bad(m)) {
         _ if members.is_empty() => Err(invalid("a room needs members".into())),
         Some(m) => Err(invalid(format!("bad member name {m:?}"))),
@@ -279,7 +286,13 @@ mod tests {
     fn rejects_unstorable_member_lists() {
         let dir = tempfile::tempdir().unwrap();
         let mut rooms = Rooms::open(dir.path()).unwrap();
-        for bad in [vec![], names(&["a", ""]), names(&["a,b"]), names(&[" a"])] {
+        for bad in [
+            vec![],
+            names(&["a", ""]),
+            names(&["a, b"]),
+            names(&["a; b"]),
+            names(&[" a"]),
+        ] {
             let err = rooms.create(bad).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         }
