@@ -127,17 +127,30 @@ impl Session {
         }
         // Too long for one protocol line (RDM of a long history, a long thread): the
         // leading lines go first as text events, which the client prints in order, then
-        // the response with the last line. Waiting for room in the outbox only holds up
-        // this connection's own session thread.
+        // the response with the last line.
         let last = resp.lines.pop();
-        for text in resp.lines.drain(..) {
-            let ev = protocol::encode(&Event::Text { text });
-            if !self.conn.send_blocking(Out::Line(ev.into())) {
-                return;
+        if self.send_as_events(std::mem::take(&mut resp.lines)) {
+            resp.lines.extend(last);
+            self.conn.send_msg(&resp);
+        }
+    }
+
+    /// Queues `lines` as text events, many to an outbox slot so that a long reply leaves
+    /// room for what others send meanwhile. Waiting for room only holds up this
+    /// connection's own session thread. False if the connection closed.
+    fn send_as_events(&self, lines: Vec<String>) -> bool {
+        let mut chunk = Vec::new();
+        for text in lines {
+            chunk.extend(protocol::encode(&Event::Text { text }));
+            if chunk.len() >= protocol::MAX_LINE
+                && !self
+                    .conn
+                    .send_blocking(Out::Line(std::mem::take(&mut chunk).into()))
+            {
+                return false;
             }
         }
-        resp.lines.extend(last);
-        self.conn.send_msg(&resp);
+        chunk.is_empty() || self.conn.send_blocking(Out::Line(chunk.into()))
     }
 
     fn handle(&mut self, req: Request, reader: &mut BufReader<&TcpStream>) {
