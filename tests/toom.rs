@@ -1042,9 +1042,9 @@ impl Drop for ServerProc {
     }
 }
 
-/// Starts `chinwag-server` on a free port in `dir`; its stdout is drained in the
-/// background so the server never blocks on a full pipe.
-fn spawn_server(dir: &Path) -> (ServerProc, SocketAddr) {
+/// Starts `chinwag-server` on a free port in `dir`; its stdout lines arrive on the
+/// returned channel (read in the background, so the server never blocks on a full pipe).
+fn spawn_server(dir: &Path) -> (ServerProc, SocketAddr, crossbeam_channel::Receiver<String>) {
     let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
         .args(["0", "--data-dir"])
         .arg(dir)
@@ -1062,20 +1062,59 @@ fn spawn_server(dir: &Path) -> (ServerProc, SocketAddr) {
         .unwrap_or_else(|| panic!("first line {first:?}"))
         .parse()
         .unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (server, SocketAddr::from(([127, 0, 0, 1], port)))
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    (server, SocketAddr::from(([127, 0, 0, 1], port)), rx)
+}
+
+/// Waits for the server to print `want` exactly; returns the lines before it.
+fn server_says(rx: &crossbeam_channel::Receiver<String>, want: &str) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line == want => return seen,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("server never printed {want:?}; printed {seen:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_server_prints_one_line_per_toom_interaction() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
+    let (_server, addr, out) = spawn_server(dir.path());
+    let [mut yoda, _hans] = team(addr, ["yoda", "hans"]);
+    let (_, t) = bcm(&mut yoda, "Hello");
+    server_says(&out, "yoda issued BCM command");
+    server_says(&out, &format!("yoda broadcasted BCM #1 \"Hello\" at {t}."));
+    one(&mut yoda, "ATU");
+    server_says(&out, "yoda issued ATU command");
+    one(&mut yoda, "SRB hans");
+    server_says(&out, "yoda issued SRB command");
+    assert_eq!(yoda.text_cmd("RDM b 1 Jun 2022 21:39:00").len(), 2);
+    server_says(&out, "yoda issued RDM command");
+    yoda.call(Command::Logout { how: Farewell::Out });
+    server_says(&out, "yoda logged out");
 }
 
 #[test]
 fn rooms_and_history_survive_kill_9_of_the_server_process() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
-    let (mut server, addr) = spawn_server(dir.path());
+    let (mut server, addr, _) = spawn_server(dir.path());
     let t0 = populate(addr);
     server.0.kill().unwrap(); // SIGKILL
     server.0.wait().unwrap();
     drop(server);
-    let (_server, addr) = spawn_server(dir.path());
+    let (_server, addr, _) = spawn_server(dir.path());
     check_recovered(addr, &t0);
 }
 
