@@ -983,10 +983,10 @@ fn big_round_trip(size: usize, limit: Duration) {
     leia.expect("big.bin successfully downloaded");
     let down = started.elapsed();
 
-    let mb = size as f64 / 1e6;
+    let mb = size as f64 / f64::from(1 << 20);
     eprintln!(
-        "{mb:.0} MB: upload {:.0} MB/s with {during_up} chat round trips meanwhile; \
-         download {:.0} MB/s with {during_down}",
+        "{mb:.0} MiB: upload {:.0} MiB/s with {during_up} chat round trips meanwhile; \
+         download {:.0} MiB/s with {during_down}",
         mb / up.as_secs_f64(),
         mb / down.as_secs_f64()
     );
@@ -1008,8 +1008,122 @@ fn a_20_mb_random_file_round_trips_byte_identical_while_others_chat() {
     big_round_trip(20 << 20, Duration::from_secs(60));
 }
 
+/// About 8 to 15 s in a debug build on the 2-core machine, so not ignored.
 #[test]
-#[ignore = "200 MB: slow in debug builds; run with --ignored (or --release)"]
 fn a_200_mb_random_file_round_trips_byte_identical_while_others_chat() {
     big_round_trip(200 << 20, Duration::from_secs(300));
+}
+
+#[test]
+fn a_slow_transfer_is_activity_for_the_idle_timeout() {
+    let s = TestServer::with(|c| c.timeout = Some(Duration::from_secs(1)));
+    let mut yoda = Client::login(s.addr, "yoda", "wise");
+    yoda.lines(crt("3331"));
+    // An upload trickling in for longer than the timeout.
+    let id = yoda.send(Command::Upd {
+        title: "3331".into(),
+        file: "slow.bin".into(),
+        size: 20 * 1000,
+    });
+    assert_eq!(yoda.wait(id).then, Then::SendData);
+    for _ in 0..20 {
+        yoda.send_frame(&[1; 1000]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    yoda.send_frame(&[]);
+    assert_eq!(
+        yoda.wait(id).lines,
+        line("slow.bin uploaded to 3331 thread")
+    );
+    assert!(yoda.events.is_empty(), "{:?}", yoda.events);
+    assert_eq!(yoda.lines(Command::Lst), [text::THREAD_LIST, "3331"]);
+}
+
+#[test]
+fn an_empty_file_uploads_and_downloads() {
+    let s = TestServer::start();
+    let (mut yoda, dy) = user_bin(&s, "yoda", "wise");
+    let (mut hans, dh) = user_bin(&s, "hans", "indiana#jones");
+    fs::write(dy.path().join("empty"), b"").unwrap();
+    says(&mut yoda, "CRT 3331", &["Thread 3331 created"]);
+    says(
+        &mut yoda,
+        "UPD 3331 empty",
+        &["empty uploaded to 3331 thread"],
+    );
+    says(
+        &mut hans,
+        "DWN 3331 empty",
+        &["empty successfully downloaded"],
+    );
+    assert_eq!(fs::read(dh.path().join("empty")).unwrap(), b"");
+    assert_eq!(fs::read(s.path("uploads/3331/empty")).unwrap(), b"");
+}
+
+#[test]
+fn a_thread_removed_or_recreated_mid_upload_gets_nothing() {
+    let s = TestServer::start();
+    let mut hans = Client::login(s.addr, "hans", "indiana#jones");
+    let mut yoda = Client::login(s.addr, "yoda", "wise");
+    let rmv = || Command::Rmv {
+        title: "3331".into(),
+    };
+    for recreate in [false, true] {
+        hans.lines(crt("3331"));
+        let id = yoda.send(Command::Upd {
+            title: "3331".into(),
+            file: "f.bin".into(),
+            size: 2000,
+        });
+        assert_eq!(yoda.wait(id).then, Then::SendData);
+        yoda.send_frame(&[5; 1000]);
+        assert_eq!(hans.lines(rmv()), line(text::THREAD_REMOVED));
+        if recreate {
+            hans.lines(crt("3331"));
+        }
+        yoda.send_frame(&[5; 1000]);
+        yoda.send_frame(&[]);
+        let r = yoda.wait(id);
+        assert_eq!((r.ok, r.lines), (false, line("Thread 3331 does not exist")));
+        assert!(!s.path("uploads/3331/f.bin").exists());
+        assert!(starting_with(&s.path("uploads/3331"), ".").is_empty());
+        if recreate {
+            assert_eq!(thread_file(&s, "3331"), "hans\n");
+            hans.lines(rmv());
+        }
+    }
+    eventually("uploads/ to be empty", || {
+        tree(&s.path("uploads")).is_empty()
+    });
+}
+
+#[test]
+fn threads_and_uploads_survive_a_restart() {
+    let s = TestServer::start();
+    let mut yoda = Client::login(s.addr, "yoda", "wise");
+    yoda.lines(crt("3331"));
+    yoda.lines(msg("3331", "before the restart"));
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    assert!(yoda.upload("3331", "f.bin", &data).ok);
+    drop(yoda);
+    let s = TestServer::in_dir(s.stop(), |_| {});
+    let mut hans = Client::login(s.addr, "hans", "indiana#jones");
+    let rdt = Command::Rdt {
+        title: "3331".into(),
+    };
+    assert_eq!(
+        hans.lines(rdt),
+        ["1 yoda: before the restart", "yoda uploaded f.bin"]
+    );
+    assert!(hans.download("3331", "f.bin").unwrap() == data);
+    let r = hans.upload("3331", "f.bin", b"again");
+    assert_eq!(r.lines, line("Error. f.bin already exists in thread 3331"));
+    assert_eq!(
+        hans.lines(msg("3331", "after")),
+        line("Message posted to 3331 thread")
+    );
+    assert_eq!(
+        thread_file(&s, "3331"),
+        "yoda\n1 yoda: before the restart\nyoda uploaded f.bin\n2 hans: after\n"
+    );
 }

@@ -14,6 +14,10 @@ use crate::protocol::{self, ClientMsg, FrameError, Then, MAX_CHUNK};
 use crate::text;
 use std::io::{BufReader, Read};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// How often a running transfer restarts its user's idle clock.
+const KEEP_ALIVE: Duration = Duration::from_millis(100);
 
 /// The user's sentence for a forum error about `title`.
 fn forum_error(e: ForumError, title: &str) -> String {
@@ -160,6 +164,7 @@ impl Session {
         self.respond(id, Reply::ok(vec![]).then(Then::SendData));
         let mut buf = Vec::with_capacity(MAX_CHUNK);
         let mut failure = None;
+        let mut touched = Instant::now();
         loop {
             match protocol::read_msg::<_, ClientMsg>(reader, &mut buf) {
                 Ok(ClientMsg::Bin(h)) if h.bin == 0 => break,
@@ -167,6 +172,7 @@ impl Session {
                     if protocol::read_frame_body(reader, h.bin, &mut buf).is_err() {
                         return self.abandon("connection lost during an upload");
                     }
+                    self.keep_alive(user, &mut touched);
                     if failure.is_none() {
                         failure = up.write(&buf).err();
                     }
@@ -196,6 +202,15 @@ impl Session {
         self.respond(id, reply);
     }
 
+    /// A transfer making progress is activity: restarts the idle clock, at most every
+    /// [`KEEP_ALIVE`] so a flood of tiny frames cannot hammer the state lock.
+    fn keep_alive(&self, user: &str, touched: &mut Instant) {
+        if touched.elapsed() >= KEEP_ALIVE {
+            self.state.touch(user);
+            *touched = Instant::now();
+        }
+    }
+
     fn abandon(&mut self, why: &str) {
         log::info!("{}: {why}; the partial file was discarded", self.peer.addr);
         self.phase = super::session::Phase::Closing;
@@ -214,7 +229,9 @@ impl Session {
             return;
         }
         let mut chunk = vec![0u8; MAX_CHUNK];
+        let mut touched = Instant::now();
         loop {
+            self.keep_alive(user, &mut touched);
             let n = match f.read(&mut chunk) {
                 Ok(n) => n,
                 Err(e) => {
