@@ -608,6 +608,13 @@ fn arb_line() -> impl Strategy<Value = (String, Command)> {
 }
 
 proptest! {
+    // Cases: 256 by default, PROPTEST_CASES to change. Failures are reported with their
+    // minimal input (no regression files: tests/ has no lib.rs for proptest to find).
+    #![proptest_config(ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn decoder_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         decode_all(&bytes);
