@@ -187,8 +187,10 @@ fn audience_killed_mid_transfer_fails_cleanly_and_presenter_carries_on() {
         "Error. Upload of f.bin to hans failed: ",
         Duration::from_secs(20),
     );
+    let reason = &line["Error. Upload of f.bin to hans failed: ".len()..];
+    // Its port answers "unreachable" at once; silence would take the full timeout.
     assert!(
-        line.len() > "Error. Upload of f.bin to hans failed: ".len(),
+        ["peer gone (port unreachable)", "peer not responding"].contains(&reason),
         "{line}"
     );
     assert!(!yoda

@@ -112,6 +112,7 @@ pub(crate) struct LossySocket {
     nonblocking: bool,
     /// The read timeout last set (saves a syscall per wait when it repeats).
     timeout: Option<Duration>,
+    refused_since: Option<Instant>,
     /// Pacing cap in bytes per second (0 = none) and when the next datagram
     /// may leave.
     rate: f64,
@@ -132,6 +133,7 @@ impl LossySocket {
             held_to: None,
             nonblocking: true,
             timeout: None,
+            refused_since: None,
             rate: LossConfig::rate_from_env() * 1e6,
             next_at: None,
         })
@@ -182,8 +184,7 @@ impl LossySocket {
         };
         match r {
             Ok(_) => Ok(()),
-            Err(e) if is_transient(&e) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => self.transient(e),
         }
     }
 
@@ -226,10 +227,31 @@ impl LossySocket {
 
     fn recv_inner(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         match self.sock.recv_from(buf) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if is_transient(&e) => Ok(None),
-            Err(e) => Err(e),
+            Ok(r) => {
+                self.refused_since = None;
+                Ok(Some(r))
+            }
+            Err(e) => self.transient(e).map(|()| None),
         }
+    }
+
+    /// `Ok` for an error that only means "nothing now" or "this datagram got lost",
+    /// noting when the peer's port started refusing (a connected socket reports the
+    /// ICMP port-unreachable of an earlier datagram as `ConnectionRefused`).
+    fn transient(&mut self, e: io::Error) -> io::Result<()> {
+        if !is_transient(&e) {
+            return Err(e);
+        }
+        if e.kind() == io::ErrorKind::ConnectionRefused && self.refused_since.is_none() {
+            self.refused_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Since when the peer's port has been refusing datagrams with nothing received
+    /// from it since (connected sockets only).
+    pub fn refused_since(&self) -> Option<Instant> {
+        self.refused_since
     }
 
     fn set_mode(&mut self, nonblocking: bool) -> io::Result<()> {

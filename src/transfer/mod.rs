@@ -48,6 +48,10 @@ pub(crate) const WINDOW: usize = 2048;
 pub(crate) const SOCKET_BUFFER: usize = 4 << 20;
 /// Silence after which a peer is declared gone.
 pub(crate) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the peer's port may refuse datagrams (ICMP port unreachable, e.g. its
+/// client was killed) before the peer is declared gone without waiting for
+/// [`PEER_TIMEOUT`].
+pub(crate) const REFUSED_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a transfer failed, as a short human-readable reason (see `Display`).
 #[derive(Debug)]
@@ -58,6 +62,9 @@ pub enum TransferError {
     Io(io::Error),
     /// Nothing heard from the peer for [`PEER_TIMEOUT`].
     PeerNotResponding,
+    /// The peer's port has refused datagrams for [`REFUSED_GRACE`] with nothing heard
+    /// meanwhile: its client is gone.
+    PeerGone,
     /// The receiver computed a different whole-file checksum.
     ChecksumMismatch,
     /// The source file changed size or content while being sent.
@@ -74,6 +81,7 @@ impl fmt::Display for TransferError {
             TransferError::InvalidName(n) => write!(f, "invalid file name {n:?}"),
             TransferError::Io(e) => write!(f, "i/o error: {e}"),
             TransferError::PeerNotResponding => f.write_str("peer not responding"),
+            TransferError::PeerGone => f.write_str("peer gone (port unreachable)"),
             TransferError::ChecksumMismatch => f.write_str("checksum mismatch"),
             TransferError::FileChanged => f.write_str("file changed while reading"),
             TransferError::TooLarge => f.write_str("file too large"),

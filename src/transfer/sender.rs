@@ -7,7 +7,8 @@
 //! window is full); then FIN carrying the whole-file hash, retried until the
 //! receiver confirms it verified and renamed the file. Silence from the peer
 //! for `PEER_TIMEOUT` in any phase ends the transfer with "peer not
-//! responding"; any local failure sends a best-effort ABORT to the peer.
+//! responding" (sooner, "peer gone", if its port refuses our datagrams for
+//! `REFUSED_GRACE`); any local failure sends a best-effort ABORT to the peer.
 
 use std::fs::{File, Metadata};
 use std::io::Read;
@@ -18,7 +19,10 @@ use std::time::{Duration, Instant};
 use super::lossy::{LossConfig, LossySocket};
 use super::send_window::SendWindow;
 use super::wire::{self, Ack, Packet};
-use super::{bind_udp, random_u64, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT};
+use super::{
+    bind_udp, random_u64, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT,
+    REFUSED_GRACE,
+};
 
 /// New chunks sent between two drains of the ack queue.
 const BURST: usize = 32;
@@ -160,8 +164,18 @@ impl Link {
         Ok(Some(ev))
     }
 
-    fn silent_too_long(&self) -> bool {
-        self.last_heard.elapsed() > PEER_TIMEOUT
+    /// Fails once the peer has been silent too long, or its port has been refusing
+    /// datagrams for a while with nothing heard from it since.
+    fn check_peer(&self) -> Result<(), TransferError> {
+        let quiet = self.last_heard.elapsed();
+        if quiet > PEER_TIMEOUT {
+            return Err(TransferError::PeerNotResponding);
+        }
+        let refused = self.sock.refused_since().map(|t| t.elapsed());
+        if refused.is_some_and(|r| r > REFUSED_GRACE) && quiet > REFUSED_GRACE {
+            return Err(TransferError::PeerGone);
+        }
+        Ok(())
     }
 
     /// Send START until acknowledged; returns the receiver's window.
@@ -181,9 +195,7 @@ impl Link {
                     _ => {}
                 }
             }
-            if self.silent_too_long() {
-                return Err(TransferError::PeerNotResponding);
-            }
+            self.check_peer()?;
             rto = (rto * 2).min(Duration::from_secs(1));
         }
     }
@@ -215,9 +227,7 @@ impl Link {
                 let wait = self.until_rto(win);
                 self.drain(win, Some(wait))?;
             }
-            if self.silent_too_long() {
-                return Err(TransferError::PeerNotResponding);
-            }
+            self.check_peer()?;
         }
     }
 
@@ -322,9 +332,7 @@ impl Link {
                     _ => {}
                 }
             }
-            if self.silent_too_long() {
-                return Err(TransferError::PeerNotResponding);
-            }
+            self.check_peer()?;
             rto = (rto * 2).min(Duration::from_secs(1));
         }
     }

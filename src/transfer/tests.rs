@@ -377,6 +377,20 @@ fn silent_presenter_times_out_and_cleans_up() {
 }
 
 #[test]
+fn closed_port_fails_fast_as_peer_gone() {
+    // Nobody listens on this port any more: the kernel answers with ICMP port
+    // unreachable, so the sender need not wait out the full silence timeout.
+    let port = raw_client().local_addr().unwrap().port();
+    let src_dir = TempDir::new("test-src").unwrap();
+    let src = source(&src_dir, "g.bin", 10_000, 10);
+    let dest: SocketAddr = ([127, 0, 0, 1], port).into();
+    let t0 = Instant::now();
+    let r = send_file(dest, "t", &src, &LossConfig::default(), &mut |_, _| {});
+    assert!(matches!(r, Err(TransferError::PeerGone)), "{r:?}");
+    assert!(t0.elapsed() < PEER_TIMEOUT, "{:?}", t0.elapsed());
+}
+
+#[test]
 fn file_change_is_detected() {
     let dir = TempDir::new("test-src").unwrap();
     let p = source(&dir, "c.bin", 1000, 9);
