@@ -1130,3 +1130,76 @@ fn threads_and_uploads_survive_a_restart() {
         "yoda\n1 yoda: before the restart\nyoda uploaded f.bin\n2 hans: after\n"
     );
 }
+
+/// Makes the stored copy of an uploaded file `size` bytes long (sparse), so a download
+/// runs for a while without uploading that much first.
+fn grow_stored_file(s: &TestServer, title: &str, file: &str, size: u64) {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(s.path("uploads").join(title).join(file))
+        .unwrap();
+    f.set_len(size).unwrap();
+}
+
+#[test]
+fn sht_during_a_download_reaches_the_downloader_and_leaves_no_file() {
+    let s = forum_server();
+    let (mut hans, dh) = user_bin(&s, "hans", "indiana#jones");
+    let mut yoda = Client::login(s.addr, "yoda", "wise");
+    yoda.lines(crt("3331"));
+    assert!(yoda.upload("3331", "huge.bin", b"x").ok);
+    grow_stored_file(&s, "3331", "huge.bin", 8 << 30);
+    hans.send("DWN 3331 huge.bin");
+    eventually("the download to start", || {
+        !starting_with(dh.path(), ".huge.bin.part").is_empty()
+    });
+    yoda.send(Command::Sht {
+        password: "destroyforum".into(),
+    });
+    hans.expect("Error. Download of huge.bin failed: the server interrupted the download");
+    hans.expect(text::SHUTTING_DOWN);
+    assert_eq!(hans.exit_code(), 0);
+    assert!(tree(dh.path()).is_empty(), "{:?}", tree(dh.path()));
+}
+
+#[test]
+fn sht_reaches_a_slow_downloader_of_the_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
+    let server = common::ServerProc::start(dir.path(), &["--admin-password", "pw"]);
+    let mut yoda = Client::login(server.addr, "yoda", "wise");
+    let mut hans = Client::login(server.addr, "hans", "indiana#jones");
+    yoda.lines(crt("3331"));
+    assert!(yoda.upload("3331", "f.bin", b"x").ok);
+    let stored = dir.path().join("uploads/3331/f.bin");
+    File::options()
+        .write(true)
+        .open(&stored)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let r = hans.call(Command::Dwn {
+        title: "3331".into(),
+        file: "f.bin".into(),
+    });
+    assert_eq!(r.then, Then::ReceiveData { size: 1 << 30 });
+    hans.read_frame().unwrap();
+    yoda.send(Command::Sht {
+        password: "pw".into(),
+    });
+    // Hans reads slowly (far slower than the server's 3 s drain would allow for 1 GiB):
+    // the frames stop early and the goodbye follows them before the connection closes.
+    let mut frames = 0;
+    while hans.read_frame().is_some() {
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(frames < (1 << 30) / (64 << 10), "the whole file was sent");
+    assert!(
+        hans.events
+            .iter()
+            .any(|e| matches!(e, Event::Bye { text: t, code: 0 } if t == text::SHUTTING_DOWN)),
+        "{:?}",
+        hans.events
+    );
+}

@@ -127,7 +127,11 @@ fn read_loop(stream: TcpStream, ctx: Ctx, tx: Sender<Response>) {
                 }
                 ctx.printer.lines(&resp.lines);
                 if let Then::ReceiveData { size } = resp.then {
-                    receive_download(&ctx, &mut r, size);
+                    // A shutdown notice cuts a download short: act on it once the partial
+                    // file is gone.
+                    if let Some(ServerMsg::Event(ev)) = receive_download(&ctx, &mut r, size) {
+                        on_event(&ctx, ev);
+                    }
                 }
                 if tx.send(resp).is_err() {
                     return;
@@ -177,16 +181,16 @@ fn on_event(ctx: &Ctx, ev: Event) {
 }
 
 /// Receives a download's frames into a temporary file, renamed only when complete.
-fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) {
-    let Some(path) = ctx.shared.download.lock().take() else {
-        return;
-    };
+/// Returns the message that cut the frames short, if one did (the server shutting down).
+fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) -> Option<ServerMsg> {
+    let path = ctx.shared.download.lock().take()?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
-    match receive_frames(r, &tmp, size).and_then(|()| std::fs::rename(&tmp, &path)) {
+    let mut cut = None;
+    match receive_frames(r, &tmp, size, &mut cut).and_then(|()| std::fs::rename(&tmp, &path)) {
         Ok(()) => ctx.printer.line(&format!("{name} successfully downloaded")),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -194,9 +198,15 @@ fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) {
                 .line(&format!("Error. Download of {name} failed: {e}"));
         }
     }
+    cut
 }
 
-fn receive_frames<R: io::BufRead>(r: &mut R, tmp: &PathBuf, size: u64) -> io::Result<()> {
+fn receive_frames<R: io::BufRead>(
+    r: &mut R,
+    tmp: &PathBuf,
+    size: u64,
+    cut: &mut Option<ServerMsg>,
+) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(256 * 1024, File::create(tmp)?);
     let mut buf = Vec::with_capacity(MAX_CHUNK);
     let mut got = 0u64;
@@ -204,6 +214,7 @@ fn receive_frames<R: io::BufRead>(r: &mut R, tmp: &PathBuf, size: u64) -> io::Re
         let msg: ServerMsg =
             protocol::read_msg(r, &mut buf).map_err(|e| io::Error::other(e.to_string()))?;
         let ServerMsg::Bin { bin } = msg else {
+            *cut = Some(msg);
             return Err(io::Error::other("the server interrupted the download"));
         };
         if bin == 0 {

@@ -99,10 +99,12 @@ impl State {
 
     pub fn rdt(&self, title: &str) -> Reply {
         match self.0.forum.read(title) {
-            Ok(lines) if lines.is_empty() => Reply::line(format!("Thread {title} is empty")),
             Ok(lines) => {
                 self.announce(&format!("Thread {title} read"));
-                Reply::ok(lines)
+                match lines.is_empty() {
+                    true => Reply::line(format!("Thread {title} is empty")),
+                    false => Reply::ok(lines),
+                }
             }
             Err(e) => Reply::err(forum_error(e, title)),
         }
@@ -231,6 +233,9 @@ impl Session {
         let mut chunk = vec![0u8; MAX_CHUNK];
         let mut touched = Instant::now();
         loop {
+            if self.state.is_shutting_down() {
+                return; // ends the stream early, so the goodbye queued behind it goes out
+            }
             self.keep_alive(user, &mut touched);
             let n = match f.read(&mut chunk) {
                 Ok(n) => n,

@@ -116,7 +116,7 @@ pub struct Args {
     /// Connections served at once.
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
-    /// Largest forum upload in bytes.
+    /// Largest forum upload in bytes (default 4 GiB).
     #[arg(long, value_name = "BYTES")]
     pub max_upload: Option<u64>,
     /// Commands per second a connection may send on average, past the burst (0 = no limit)
