@@ -209,7 +209,7 @@ fn presenter_keeps_typing_while_the_upload_runs() {
     let server = TestServer::start();
     let mut hans = Peer::join(&server, "hans", "indiana#jones", None);
     let mut yoda = Peer::join(&server, "yoda", "wise", Some("rate=2"));
-    let data = yoda.file("f.bin", 6 * MB, 6);
+    let data = yoda.file("f.bin", 10 * MB, 6);
     yoda.bin.send("UDP hans f.bin");
     yoda.bin.send("whoelse");
     yoda.bin.expect_line("hans");
