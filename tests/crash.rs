@@ -605,7 +605,8 @@ fn run(kills: usize) {
     let mut checked = Checked::default();
     let started = Instant::now();
     for round in 0..=kills {
-        let mut server = ServerProc::start(dir.path(), &[]);
+        // No command rate limit: the checker reads every thread on one connection.
+        let mut server = ServerProc::start(dir.path(), &["--rate-limit", "0"]);
         verify(server.addr, dir.path(), &mut acked.lock(), &mut checked);
         if round == kills {
             break;
