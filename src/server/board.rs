@@ -208,7 +208,7 @@ impl Session {
     /// [`KEEP_ALIVE`] so a flood of tiny frames cannot hammer the state lock.
     fn keep_alive(&self, user: &str, touched: &mut Instant) {
         if touched.elapsed() >= KEEP_ALIVE {
-            self.state.touch(user);
+            self.state.touch(user, self.id);
             *touched = Instant::now();
         }
     }

@@ -156,7 +156,11 @@ impl Session {
     fn handle(&mut self, req: Request, reader: &mut BufReader<&TcpStream>) {
         let reply = match self.phase.clone() {
             Phase::LoggedIn { user } => {
-                self.state.touch(&user);
+                if !self.state.touch(&user, self.id) {
+                    // Logged out by the timer meanwhile: the goodbye is already queued.
+                    self.phase = Phase::Closing;
+                    return;
+                }
                 match req.cmd {
                     Command::Upd { title, file, size } => {
                         return self.upload(req.id, &user, &title, &file, size, reader)

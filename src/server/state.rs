@@ -386,9 +386,15 @@ impl State {
     }
 
     /// A valid command from `user`: restarts the idle clock.
-    pub fn touch(&self, user: &str) {
-        if let Some(o) = self.0.core.lock().online.get_mut(user) {
-            o.last_active = Instant::now();
+    /// Returns false if `user` is no longer online on `conn` (the timer logged them out
+    /// while this command was on its way): the command must not run then.
+    pub fn touch(&self, user: &str, conn: ConnId) -> bool {
+        match self.0.core.lock().online.get_mut(user) {
+            Some(o) if o.conn == conn => {
+                o.last_active = Instant::now();
+                true
+            }
+            _ => false,
         }
     }
 
