@@ -39,6 +39,7 @@
 //!   process's thread ceiling.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod client;
 pub mod names;
 pub mod protocol;

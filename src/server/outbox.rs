@@ -7,13 +7,6 @@
 //! DESIGN.md: ~1.4M lines/s batched against ~0.33M unbatched). A queue that fills up means
 //! the client stopped reading: the connection is shut down rather than letting it hold
 //! memory or delay anyone else.
-//!
-//! Under a flood the writer lingers: once a connection has been sent more than
-//! [`FLOOD_LINES`] lines in the last [`FLOOD_WINDOW`], its writer waits [`LINGER`] after
-//! waking so that one wake-up and one `write` carry many lines. Without this, 5,000
-//! clients logging in at once cost one thread wake-up per presence line (12.5M of them,
-//! measured: 3,300 logins in 300 s on 2 cores); ordinary traffic (a broadcast every
-//! 10 ms) never reaches the threshold and is written at once.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, MutexGuard};
@@ -24,16 +17,21 @@ use std::time::{Duration, Instant};
 
 /// Lines a client may fall behind by before it is disconnected.
 pub const OUTBOX_CAPACITY: usize = 8192;
-/// More lines than this to one connection within [`FLOOD_WINDOW`] is a flood...
-pub const FLOOD_LINES: u32 = 20;
-pub const FLOOD_WINDOW: Duration = Duration::from_millis(100);
-/// ...and during a flood the writer waits this long after waking, to batch.
-pub const LINGER: Duration = Duration::from_millis(50);
+
+/// After writing a batch of nothing but [`Out::Notice`]s the writer waits this long before
+/// it looks again, so that while thousands of users log in at once each client is woken
+/// a few times a second for the whole burst of presence notices rather than once per
+/// notice (that wake-up per line per client is what capped a 5,000-client login storm at
+/// ~2,000 logins in 300 s on 2 cores). A chat line queued meanwhile waits at most this
+/// long; one queued when no notice came first is written at once.
+pub const NOTICE_LINGER: Duration = Duration::from_millis(250);
 
 /// One item for the writer thread.
 pub enum Out {
     /// An encoded line (shared, so a broadcast encodes once).
     Line(Arc<[u8]>),
+    /// A presence notice: written like a line, but see [`NOTICE_LINGER`].
+    Notice(Arc<[u8]>),
     /// A download: encoded frames from a small bounded channel, written in order until
     /// the sender hangs up. Lines queued meanwhile wait, so frames are never split.
     Stream(Receiver<Vec<u8>>),
@@ -129,17 +127,14 @@ impl Conn {
 /// thread wakes up too.
 pub fn run_writer(sock: Arc<TcpStream>, rx: Receiver<Out>, gate: Arc<Mutex<()>>) {
     let mut w = BufWriter::with_capacity(64 * 1024, &*sock);
-    let mut rate = FloodMeter::new(Instant::now());
     'outer: while let Ok(first) = rx.recv() {
-        if rate.flooded(Instant::now()) {
-            std::thread::sleep(LINGER);
-        }
         let _held = gate.lock();
         let mut next = Some(first);
+        let mut only_notices = true;
         while let Some(item) = next {
-            rate.count();
+            only_notices &= matches!(item, Out::Notice(_));
             let res = match item {
-                Out::Line(line) => w.write_all(&line),
+                Out::Line(line) | Out::Notice(line) => w.write_all(&line),
                 Out::Stream(chunks) => chunks.iter().try_for_each(|c| w.write_all(&c)),
                 Out::Close => break 'outer,
             };
@@ -151,70 +146,11 @@ pub fn run_writer(sock: Arc<TcpStream>, rx: Receiver<Out>, gate: Arc<Mutex<()>>)
         if w.flush().is_err() {
             break;
         }
+        if only_notices {
+            drop(_held);
+            std::thread::sleep(NOTICE_LINGER);
+        }
     }
     let _ = w.flush();
     let _ = sock.shutdown(Shutdown::Both);
-}
-
-/// Lines written in the current and the previous [`FLOOD_WINDOW`].
-struct FloodMeter {
-    window_start: Instant,
-    current: u32,
-    previous: u32,
-}
-
-impl FloodMeter {
-    fn new(now: Instant) -> FloodMeter {
-        FloodMeter {
-            window_start: now,
-            current: 0,
-            previous: 0,
-        }
-    }
-
-    fn count(&mut self) {
-        self.current = self.current.saturating_add(1);
-    }
-
-    /// Rolls the window forward to `now`; true if the last full window, or the current
-    /// one so far, saw more than [`FLOOD_LINES`].
-    fn flooded(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.window_start);
-        if elapsed >= FLOOD_WINDOW {
-            self.previous = if elapsed >= FLOOD_WINDOW * 2 {
-                0
-            } else {
-                self.current
-            };
-            self.current = 0;
-            self.window_start = now;
-        }
-        self.previous > FLOOD_LINES || self.current > FLOOD_LINES
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flood_meter_trips_on_bursts_only() {
-        let t0 = Instant::now();
-        let mut m = FloodMeter::new(t0);
-        // A line every 10 ms (100/s) never floods.
-        for i in 0..100u32 {
-            assert!(!m.flooded(t0 + Duration::from_millis(10 * i as u64)));
-            m.count();
-        }
-        // Thirty lines at once do, for this window and the next.
-        let t1 = t0 + Duration::from_secs(5);
-        assert!(!m.flooded(t1));
-        for _ in 0..30 {
-            m.count();
-        }
-        assert!(m.flooded(t1 + Duration::from_millis(1)));
-        assert!(m.flooded(t1 + Duration::from_millis(150)));
-        // A quiet spell clears it.
-        assert!(!m.flooded(t1 + Duration::from_secs(1)));
-    }
 }

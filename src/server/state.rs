@@ -156,7 +156,7 @@ impl Core {
         for (user, o) in &self.online {
             if user != about && !self.estranged(user, about) {
                 if let Some(c) = self.conns.get(&o.conn) {
-                    c.send(Out::Line(line.clone()));
+                    c.send(Out::Notice(line.clone()));
                 }
             }
         }

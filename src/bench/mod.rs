@@ -1,0 +1,162 @@
+//! `chinwag-bench`: load, latency and memory of the chinwag server, side by side with an
+//! IRC server (ngircd) where the scenario has an IRC equivalent.
+//!
+//! Every scenario starts the server it measures as a child process (the real
+//! `chinwag-server` binary next to the bench's own executable, or ngircd with a generated
+//! configuration) on a free loopback port in a temporary directory, drives it with
+//! in-process client threads (`clients`), prints a table and writes JSON (`report`).
+//!
+//! - `logins`: N clients connect and log in at once: logins/s, time to all welcomed.
+//! - `fanout`: N online clients, senders broadcasting at a rate for a duration:
+//!   deliveries/s and send-to-receipt latency (the send time travels in the text).
+//! - `dm`: pairs exchanging direct messages under background broadcast load.
+//! - `room`: one SRB room of N members, SRM at a rate.
+//! - `idle`: N idle logged-in clients: the server's RSS per client, threads, open files.
+//! - `udp`: the peer-to-peer UDP file transfer at 0/1/5% loss against a plain TCP copy.
+//! - `report`: the README table from the JSON files of a run.
+
+pub mod clients;
+pub mod procs;
+pub mod report;
+pub mod scenarios;
+pub mod stats;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "chinwag-bench",
+    version,
+    about = "Load, latency and memory of chinwag-server, side by side with ngircd"
+)]
+pub struct Cli {
+    /// Where to write the JSON results (default bench-results/<scenario>.json).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The chinwag-server binary (default: next to this executable).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub server: Option<PathBuf>,
+    /// Which servers to measure (IRC exists for logins, fanout and idle).
+    #[arg(long, global = true, value_enum, default_value_t = Against::Both)]
+    pub against: Against,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Servers to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Against {
+    Chinwag,
+    Irc,
+    Both,
+}
+
+/// One benchmark.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Scenario {
+    /// N clients connect and log in at once.
+    Logins {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Sign up new users instead of logging in pre-written credentials.
+        #[arg(long)]
+        signup: bool,
+    },
+    /// N online clients; senders broadcast at RATE per second for SECS seconds.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Sending clients, taking turns.
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+    },
+    /// Pairs exchanging direct messages while a broadcaster loads the server.
+    Dm {
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Messages per second sent by each member of a pair.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Idle clients that receive the background broadcasts.
+        #[arg(long, default_value_t = 800)]
+        background: usize,
+        /// Background broadcasts per second.
+        #[arg(long, default_value_t = 20.0)]
+        bg_rate: f64,
+    },
+    /// One SRB room of N members; members take turns sending SRM at RATE per second.
+    Room {
+        #[arg(long, default_value_t = 500)]
+        members: usize,
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// N idle logged-in clients: server memory, threads and open files.
+    Idle {
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        /// Seconds to wait after the last login before measuring.
+        #[arg(long, default_value_t = 3.0)]
+        settle: f64,
+    },
+    /// UDP file transfer at 0%, 1% and 5% loss, and a plain TCP copy.
+    Udp {
+        #[arg(long, default_value_t = 200)]
+        size_mb: u64,
+    },
+    /// Prints the README table from the JSON files in DIR.
+    Report {
+        #[arg(long, default_value = "bench-results")]
+        dir: PathBuf,
+    },
+}
+
+impl Scenario {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::Logins { .. } => "logins",
+            Scenario::Fanout { .. } => "fanout",
+            Scenario::Dm { .. } => "dm",
+            Scenario::Room { .. } => "room",
+            Scenario::Idle { .. } => "idle",
+            Scenario::Udp { .. } => "udp",
+            Scenario::Report { .. } => "report",
+        }
+    }
+}
+
+/// Runs one command line; an error is one line for the user.
+pub fn run(cli: Cli) -> Result<(), String> {
+    if let Scenario::Report { dir } = &cli.scenario {
+        return report::print_readme_table(dir);
+    }
+    let exe = match &cli.server {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find my own executable: {e}"))?
+            .with_file_name("chinwag-server"),
+    };
+    let ctx = scenarios::Ctx {
+        exe,
+        ngircd: procs::find_ngircd(),
+        against: cli.against,
+    };
+    let outcome = scenarios::run(&ctx, &cli.scenario)?;
+    outcome.print_table();
+    let path = cli.json.clone().unwrap_or_else(|| {
+        PathBuf::from("bench-results").join(format!("{}.json", cli.scenario.name()))
+    });
+    outcome.write_json(&path)?;
+    println!("(written to {})", path.display());
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The servers under test, as child processes: the real `chinwag-server` binary (found
+//! next to the bench's own executable) and ngircd with a generated configuration. Each
+//! runs on a free loopback port in a temporary directory and is killed on drop. Also reads
+//! a process's resident memory, thread count and open files from /proc.
+
+use std::fs;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> io::Result<TempDir> {
+        let p = std::env::temp_dir().join(format!(
+            "chinwag-bench-{tag}-{:016x}",
+            rand::random::<u64>()
+        ));
+        fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A port nobody listens on right now (bound and released; the server binds it next).
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Which server a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chinwag,
+    Irc,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chinwag => "chinwag",
+            Kind::Irc => "ngircd",
+        }
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Server {
+    /// Starts `chinwag-server` quietly on a free port with room for `max_clients`. When
+    /// `users` is given, credentials.txt is written first with `bench0..users` (password
+    /// `pw` + the number).
+    pub fn chinwag(exe: &Path, max_clients: usize, users: usize) -> Result<Server, String> {
+        let dir = TempDir::new("chinwag").map_err(|e| format!("temp dir: {e}"))?;
+        let mut creds = String::new();
+        for i in 0..users {
+            creds.push_str(&format!("{} {}\n", user_name(i), password(i)));
+        }
+        fs::write(dir.path().join("credentials.txt"), creds)
+            .map_err(|e| format!("cannot write credentials: {e}"))?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let log = fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .arg(port.to_string())
+            .args(["--bind", "127.0.0.1", "-q", "--signup", "--rate-limit", "0"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--max-clients")
+            .arg(max_clients.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        Server::wait_up(Kind::Chinwag, port, child, dir)
+    }
+
+    /// Starts ngircd in the foreground with a generated configuration: no DNS, ident or
+    /// PAM, no connection limits, penalties off (so one client may send 100 lines/s).
+    pub fn ngircd(exe: &Path) -> Result<Server, String> {
+        let dir = TempDir::new("ngircd").map_err(|e| format!("temp dir: {e}"))?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let conf = dir.path().join("ngircd.conf");
+        fs::write(&conf, ngircd_conf(port))
+            .map_err(|e| format!("cannot write ngircd.conf: {e}"))?;
+        let log = fs::File::create(dir.path().join("ngircd.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        Server::wait_up(Kind::Irc, port, child, dir)
+    }
+
+    fn wait_up(kind: Kind, port: u16, mut child: Child, dir: TempDir) -> Result<Server, String> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // Let the probe's disconnect settle before anything is measured.
+                thread::sleep(Duration::from_millis(200));
+                return Ok(Server {
+                    kind,
+                    addr,
+                    child,
+                    _dir: dir,
+                });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = fs::read_to_string(dir.path().join(match kind {
+                    Kind::Chinwag => "server.log",
+                    Kind::Irc => "ngircd.log",
+                }))
+                .unwrap_or_default();
+                return Err(format!("{} exited ({status}): {}", kind.name(), log.trim()));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} did not start listening on {addr}", kind.name()));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory, threads and open files of the server process now.
+    pub fn usage(&self) -> io::Result<Usage> {
+        Usage::of(self.pid())
+    }
+
+    /// Has the process died (crashed, aborted)?
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bench's user names and passwords.
+pub fn user_name(i: usize) -> String {
+    format!("bench{i}")
+}
+
+pub fn password(i: usize) -> String {
+    format!("pw{i}")
+}
+
+fn ngircd_conf(port: u16) -> String {
+    format!(
+        "[Global]\n\
+         Name = bench.irc\n\
+         Info = chinwag-bench\n\
+         AdminInfo1 = bench\nAdminInfo2 = bench\nAdminEMail = bench@localhost\n\
+         Listen = 127.0.0.1\n\
+         Ports = {port}\n\
+         MotdPhrase = bench\n\
+         [Limits]\n\
+         MaxConnections = 0\n\
+         MaxConnectionsIP = 0\n\
+         MaxJoins = 0\n\
+         MaxPenaltyTime = 0\n\
+         PingTimeout = 600\n\
+         PongTimeout = 600\n\
+         [Options]\n\
+         DNS = no\n\
+         Ident = no\n\
+         PAM = no\n"
+    )
+}
+
+/// Finds ngircd: `NGIRCD` in the environment, else the usual install paths, else PATH.
+pub fn find_ngircd() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NGIRCD") {
+        return Some(PathBuf::from(p));
+    }
+    let mut cands = vec![
+        PathBuf::from("/usr/sbin/ngircd"),
+        PathBuf::from("/usr/local/sbin/ngircd"),
+    ];
+    if let Some(path) = std::env::var_os("PATH") {
+        cands.extend(std::env::split_paths(&path).map(|d| d.join("ngircd")));
+    }
+    cands.into_iter().find(|p| p.is_file())
+}
+
+/// One process's footprint.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Usage {
+    pub rss_kib: u64,
+    pub threads: u64,
+    pub fds: u64,
+}
+
+impl Usage {
+    pub fn of(pid: u32) -> io::Result<Usage> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let fds = fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64;
+        Ok(Usage {
+            rss_kib: field("VmRSS:"),
+            threads: field("Threads:"),
+            fds,
+        })
+    }
+}
+
+/// CPU seconds (user + system) the process has used so far (clock ticks of 1/100 s).
+pub fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat; here 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
