@@ -36,6 +36,50 @@ pub struct Plan {
     pub join: bool,
     /// Counts every timed line received by the crowd.
     pub received: Arc<AtomicU64>,
+    /// At most this many clients connecting and logging in at the same moment (0 = all
+    /// at once). Scenarios that only need a crowd online use a ramp, so that ngircd's
+    /// listen backlog of 10 does not turn their set-up into minutes of SYN retries.
+    pub ramp: usize,
+}
+
+/// A place in the ramp, given back on drop.
+struct Turn<'a> {
+    gate: &'a Gate,
+    ramp: usize,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.gate.leave(self.ramp);
+    }
+}
+
+/// A counting semaphore for [`Plan::ramp`].
+#[derive(Default)]
+struct Gate {
+    busy: parking_lot::Mutex<usize>,
+    freed: parking_lot::Condvar,
+}
+
+impl Gate {
+    fn enter(&self, max: usize) {
+        if max == 0 {
+            return;
+        }
+        let mut busy = self.busy.lock();
+        while *busy >= max {
+            self.freed.wait(&mut busy);
+        }
+        *busy += 1;
+    }
+
+    fn leave(&self, max: usize) {
+        if max == 0 {
+            return;
+        }
+        *self.busy.lock() -= 1;
+        self.freed.notify_one();
+    }
 }
 
 /// A client that logged in (or failed to).
@@ -106,13 +150,18 @@ impl Crowd {
         let barrier = Arc::new(Barrier::new(n + 1));
         let (tx, rx) = crossbeam_channel::unbounded::<(usize, Ready)>();
         let all: Registry = Arc::default();
+        let gate: Arc<Gate> = Arc::default();
         let mut threads = Vec::with_capacity(n);
         for i in first..first + n {
             let (plan, b, tx, all) = (plan.clone(), barrier.clone(), tx.clone(), all.clone());
+            let gate = gate.clone();
             let spawned = thread::Builder::new()
                 .name(format!("client-{i}"))
                 .stack_size(CLIENT_STACK)
-                .spawn(move || client_main(plan, i, b, tx, all));
+                .spawn(move || {
+                    let ramp = plan.ramp;
+                    client_main(plan, i, b, tx, all, &gate, ramp)
+                });
             match spawned {
                 Ok(h) => threads.push(h),
                 Err(e) => {
@@ -230,8 +279,12 @@ fn client_main(
     barrier: Arc<Barrier>,
     tx: Sender<(usize, Ready)>,
     all: Registry,
+    gate: &Gate,
+    ramp: usize,
 ) -> Report {
     barrier.wait();
+    gate.enter(ramp);
+    let turn = Turn { gate, ramp };
     let started_us = now_us();
     let mut line = Vec::with_capacity(256);
     let mut retries = 0;
@@ -274,6 +327,7 @@ fn client_main(
         welcomed_us: now_us(),
         error: None,
     };
+    drop(turn);
     if tx.send((i, ready)).is_err() {
         return Report::default();
     }

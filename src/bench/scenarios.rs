@@ -55,6 +55,9 @@ impl Ctx {
     }
 }
 
+/// Clients logging in at once while a scenario sets up its crowd (not in `logins`).
+const RAMP: usize = 16;
+
 fn plan(server: &Server, marker: &'static str, join: bool) -> Plan {
     Plan {
         kind: server.kind,
@@ -62,6 +65,7 @@ fn plan(server: &Server, marker: &'static str, join: bool) -> Plan {
         marker,
         join,
         received: Arc::new(AtomicU64::new(0)),
+        ramp: RAMP,
     }
 }
 
@@ -219,7 +223,11 @@ fn logins(
     eprintln!("logins: {} with {n} clients...", kind.name());
     let mut server = ctx.start(kind, n, if signup { 0 } else { n })?;
     let cpu0 = cpu_secs(server.pid());
-    let crowd = Crowd::start(&plan(&server, "", false), 0, n, LOGIN_TIMEOUT)?;
+    let at_once = Plan {
+        ramp: 0,
+        ..plan(&server, "", false)
+    };
+    let crowd = Crowd::start(&at_once, 0, n, LOGIN_TIMEOUT)?;
     let cpu = cpu_secs(server.pid()) - cpu0;
     note_failures(kind, &crowd, notes);
     let last = crowd
