@@ -113,11 +113,7 @@ fn accept(state: &State, sock: TcpStream) {
 }
 
 /// The session thread: starts the writer, reads until the end, waits for the writer.
-fn serve(
-    session: session::Session,
-    sock: Arc<TcpStream>,
-    rx: crossbeam_channel::Receiver<outbox::Out>,
-) {
+fn serve(session: session::Session, sock: Arc<TcpStream>, rx: outbox::Inbox) {
     let wsock = sock.clone();
     let gate = session.conn.gate();
     let writer = thread::Builder::new()

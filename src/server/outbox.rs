@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 /// Lines a client may fall behind by before it is disconnected.
 pub const OUTBOX_CAPACITY: usize = 8192;
 
-/// After writing a batch of nothing but [`Out::Notice`]s the writer waits this long before
-/// it looks again, so that while thousands of users log in at once each client is woken
-/// a few times a second for the whole burst of presence notices rather than once per
-/// notice (that wake-up per line per client is what capped a 5,000-client login storm at
-/// ~2,000 logins in 300 s on 2 cores). A chat line queued meanwhile waits at most this
-/// long; one queued when no notice came first is written at once.
+/// After writing a batch of nothing but [`Out::Notice`]s the writer waits up to this long
+/// before it looks again, so that while thousands of users log in at once each client is
+/// woken a few times a second for the whole burst of presence notices rather than once
+/// per notice (that wake-up per line per client is what capped a 5,000-client login storm
+/// at ~2,000 logins in 300 s on 2 cores). Notices queued meanwhile do not wake it; any
+/// other line does, through the connection's wake channel, so chat is never held back.
 pub const NOTICE_LINGER: Duration = Duration::from_millis(250);
 
 /// One item for the writer thread.
@@ -48,23 +48,37 @@ pub struct Conn {
     /// lines back until its bookkeeping is done (login: userlog.txt is written before
     /// the client can read its welcome).
     gate: Arc<Mutex<()>>,
+    /// Ends a writer's notice linger early: signalled by every item but a notice.
+    wake: Sender<()>,
+}
+
+/// The writer thread's ends of a connection's queues.
+pub struct Inbox {
+    items: Receiver<Out>,
+    wake: Receiver<()>,
 }
 
 impl Conn {
     /// Creates the outbox; the receiver goes to [`run_writer`].
-    pub fn new(sock: Arc<TcpStream>) -> (Conn, Receiver<Out>) {
+    pub fn new(sock: Arc<TcpStream>) -> (Conn, Inbox) {
         // Unbounded with a length check rather than `bounded(OUTBOX_CAPACITY)`: a bounded
         // channel allocates and touches all its slots up front (256 KiB per connection,
         // 1.25 GB for 5,000 idle clients); this one grows in small blocks as lines queue.
         let (tx, rx) = crossbeam_channel::unbounded();
         let gate = Arc::new(Mutex::new(()));
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let conn = Conn {
+            outbox: tx,
+            sock,
+            gate,
+            wake: wake_tx,
+        };
         (
-            Conn {
-                outbox: tx,
-                sock,
-                gate,
+            conn,
+            Inbox {
+                items: rx,
+                wake: wake_rx,
             },
-            rx,
         )
     }
 
@@ -86,8 +100,15 @@ impl Conn {
             self.kill();
             return false;
         }
+        let urgent = !matches!(out, Out::Notice(_));
         match self.outbox.try_send(out) {
-            Ok(()) => true,
+            Ok(()) => {
+                if urgent {
+                    // Full means a wake-up is already pending: nothing to add.
+                    let _ = self.wake.try_send(());
+                }
+                true
+            }
             Err(TrySendError::Full(_)) => {
                 log::warn!("outbox full: disconnecting {:?}", self.sock.peer_addr());
                 self.kill();
@@ -108,7 +129,9 @@ impl Conn {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.outbox.send(out).is_ok()
+        let sent = self.outbox.send(out).is_ok();
+        let _ = self.wake.try_send(());
+        sent
     }
 
     /// Encodes and queues one protocol message.
@@ -125,7 +148,8 @@ impl Conn {
 /// The writer thread's body: drain, batch, flush; exit on `Close`, on a write error, or
 /// when every sender is gone. Always shuts the socket down on the way out so the reader
 /// thread wakes up too.
-pub fn run_writer(sock: Arc<TcpStream>, rx: Receiver<Out>, gate: Arc<Mutex<()>>) {
+pub fn run_writer(sock: Arc<TcpStream>, inbox: Inbox, gate: Arc<Mutex<()>>) {
+    let Inbox { items: rx, wake } = inbox;
     let mut w = BufWriter::with_capacity(64 * 1024, &*sock);
     'outer: while let Ok(first) = rx.recv() {
         let _held = gate.lock();
@@ -148,9 +172,19 @@ pub fn run_writer(sock: Arc<TcpStream>, rx: Receiver<Out>, gate: Arc<Mutex<()>>)
         }
         if only_notices {
             drop(_held);
-            std::thread::sleep(NOTICE_LINGER);
+            linger(&rx, &wake);
         }
     }
     let _ = w.flush();
     let _ = sock.shutdown(Shutdown::Both);
+}
+
+/// Waits up to [`NOTICE_LINGER`] unless something other than a notice is queued. Stale
+/// wake-ups are cleared first; anything queued before that was cleared is seen by the
+/// emptiness check, anything after it signals again.
+fn linger(rx: &Receiver<Out>, wake: &Receiver<()>) {
+    while wake.try_recv().is_ok() {}
+    if rx.is_empty() {
+        let _ = wake.recv_timeout(NOTICE_LINGER);
+    }
 }

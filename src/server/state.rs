@@ -255,10 +255,7 @@ impl State {
     }
 
     /// Registers a new connection, or refuses it when the server is full or closing.
-    pub fn connect(
-        &self,
-        sock: Arc<TcpStream>,
-    ) -> Option<(ConnId, Conn, crossbeam_channel::Receiver<Out>)> {
+    pub fn connect(&self, sock: Arc<TcpStream>) -> Option<(ConnId, Conn, super::outbox::Inbox)> {
         if self.is_shutting_down() {
             return None;
         }
