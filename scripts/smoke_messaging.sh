@@ -9,22 +9,7 @@
 # Usage: scripts/smoke_messaging.sh     (builds the debug binaries first)
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-cargo build --quiet --bin chinwag --bin chinwag-server || exit 1
-bin="${CARGO_TARGET_DIR:-$root/target}/debug"
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+source "$(dirname "$0")/lib.sh"
 
 passed=0
 failed=0
@@ -38,15 +23,7 @@ bad() {
 mkdir -p "$tmp/data"
 printf '%s\n' 'hans indiana#jones' 'yoda wise' 'luke lightsaber@#' 'vader sithlord$9' \
     >"$tmp/data/credentials.txt"
-"$bin/chinwag-server" 0 --data-dir "$tmp/data" >"$tmp/server.out" 2>&1 &
-pids+=($!)
-port=""
-for _ in $(seq 100); do
-    port=$(head -n 1 "$tmp/server.out" | sed -n 's/^chinwag server listening on .*:\([0-9]*\)$/\1/p')
-    [[ -n $port ]] && break
-    sleep 0.1
-done
-[[ -n $port ]] || { echo "FAIL: the server did not start"; cat "$tmp/server.out"; exit 1; }
+start_server "$tmp/data"
 echo "== chinwag-server listening on port $port"
 
 # --- scripted clients: stdin from a FIFO we keep open, stdout to a file ------------------
