@@ -62,10 +62,10 @@ pub const DEFAULT_MAX_CLIENTS: usize = 6000;
 
 /// Far above what a person types or a script of a few hundred commands sends, far below
 /// a flood: one connection cannot keep more than a few percent of the server busy.
-pub const DEFAULT_RATE_LIMIT: u32 = 50;
-pub const DEFAULT_RATE_BURST: u32 = 200;
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
+pub const DEFAULT_RATE_BURST: u32 = 1000;
 /// Enough for several people behind one address to mistype, far too few to guess with.
-pub const DEFAULT_LOGIN_THROTTLE: u32 = 30;
+pub const DEFAULT_LOGIN_THROTTLE: u32 = 100;
 
 /// The command line as typed.
 #[derive(Parser, Debug)]
@@ -120,15 +120,15 @@ pub struct Args {
     #[arg(long, value_name = "BYTES")]
     pub max_upload: Option<u64>,
     /// Commands per second a connection may send on average, past the burst (0 = no limit)
-    /// [default: 50].
+    /// [default: 200].
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
-    /// Commands a connection may send at once before --rate-limit applies [default: 200].
+    /// Commands a connection may send at once before --rate-limit applies [default: 1000].
     #[arg(long, value_name = "N")]
     pub rate_burst: Option<u32>,
     /// Failed password attempts allowed per source address per minute; past it, logins
     /// from that address are refused without counting against the account (0 = off)
-    /// [default: 30].
+    /// [default: 100].
     #[arg(long, value_name = "N")]
     pub login_throttle: Option<u32>,
     /// Print nothing.
