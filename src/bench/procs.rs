@@ -10,29 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> io::Result<TempDir> {
-        let p = std::env::temp_dir().join(format!(
-            "chinwag-bench-{tag}-{:016x}",
-            rand::random::<u64>()
-        ));
-        fs::create_dir_all(&p)?;
-        Ok(TempDir(p))
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use tempfile::TempDir;
 
 /// A port nobody listens on right now (bound and released; the server binds it next).
 pub fn free_port() -> io::Result<u16> {
@@ -68,7 +46,7 @@ impl Server {
     /// `users` is given, credentials.txt is written first with `bench0..users` (password
     /// `pw` + the number).
     pub fn chinwag(exe: &Path, max_clients: usize, users: usize) -> Result<Server, String> {
-        let dir = TempDir::new("chinwag").map_err(|e| format!("temp dir: {e}"))?;
+        let dir = crate::transfer::temp_dir("chinwag").map_err(|e| format!("temp dir: {e}"))?;
         let mut creds = String::new();
         for i in 0..users {
             creds.push_str(&format!("{} {}\n", user_name(i), password(i)));
@@ -95,7 +73,7 @@ impl Server {
     /// Starts ngircd in the foreground with a generated configuration: no DNS, ident or
     /// PAM, no connection limits, penalties off (so one client may send 100 lines/s).
     pub fn ngircd(exe: &Path) -> Result<Server, String> {
-        let dir = TempDir::new("ngircd").map_err(|e| format!("temp dir: {e}"))?;
+        let dir = crate::transfer::temp_dir("ngircd").map_err(|e| format!("temp dir: {e}"))?;
         let port = free_port().map_err(|e| e.to_string())?;
         let conf = dir.path().join("ngircd.conf");
         fs::write(&conf, ngircd_conf(port))

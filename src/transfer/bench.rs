@@ -10,11 +10,13 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::lossy::{LossConfig, Rng};
-use super::{bind_udp, random_u64, send_file, Receiver, RecvEvent, DATAGRAM};
+use super::lossy::LossConfig;
+use super::{bind_udp, send_file, Receiver, RecvEvent, DATAGRAM};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 /// Outcome of one benchmark run.
 #[derive(Debug, Clone, Copy)]
@@ -34,36 +36,23 @@ impl BenchResult {
     }
 }
 
-/// A directory under the system temp dir, removed on drop.
-pub(crate) struct TempDir(pub PathBuf);
+pub(crate) use tempfile::TempDir;
 
-impl TempDir {
-    pub fn new(tag: &str) -> io::Result<TempDir> {
-        let p = std::env::temp_dir().join(format!("chinwag-{tag}-{:016x}", random_u64()));
-        fs::create_dir_all(&p)?;
-        Ok(TempDir(p))
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory under the system temp dir, named after `tag`, removed on drop.
+pub(crate) fn temp_dir(tag: &str) -> io::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("chinwag-{tag}-"))
+        .tempdir()
 }
 
 /// Write `bytes` pseudo-random bytes to `path`.
 pub(crate) fn random_file(path: &Path, bytes: u64, seed: u64) -> io::Result<()> {
-    let mut rng = Rng::new(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let mut block = vec![0u8; 1 << 16];
     let mut left = bytes;
     while left > 0 {
-        for c in block.chunks_mut(8) {
-            c.copy_from_slice(&rng.next_u64().to_le_bytes()[..c.len()]);
-        }
+        rng.fill_bytes(&mut block);
         let n = left.min(block.len() as u64) as usize;
         w.write_all(&block[..n])?;
         left -= n as u64;
@@ -107,7 +96,7 @@ fn other(msg: String) -> io::Error {
 /// Send a random `size_mb` MB file over the UDP transport on loopback and
 /// verify the received copy; the time covers `send_file` end to end.
 pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
-    let tmp = TempDir::new("bench")?;
+    let tmp = temp_dir("bench")?;
     let (src_dir, dst_dir) = (tmp.path().join("src"), tmp.path().join("dst"));
     fs::create_dir_all(&src_dir)?;
     fs::create_dir_all(&dst_dir)?;
@@ -137,7 +126,7 @@ pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
 /// Copy a random `size_mb` MB file through a loopback TCP connection
 /// (file -> socket -> file) for comparison with [`bench`].
 pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
-    let tmp = TempDir::new("tcpbench")?;
+    let tmp = temp_dir("tcpbench")?;
     let src = tmp.path().join("src.bin");
     let dst = tmp.path().join("dst.bin");
     let bytes = size_mb * 1_000_000;

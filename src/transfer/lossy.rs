@@ -9,6 +9,8 @@
 //! A `rate` cap paces what one endpoint sends, so tests can keep a transfer
 //! running long enough to act on it mid-way (kill the peer, type commands).
 
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -76,37 +78,12 @@ fn rate_of(spec: &str) -> f64 {
         .fold(0.0, |_, r| r.max(0.0))
 }
 
-/// xorshift64* — tiny, seedable, good enough for loss dice and test data.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // splitmix the seed so 0 and small seeds are fine.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// A UDP socket plus loss injection. `connected` sockets use `send`.
 pub(crate) struct LossySocket {
     pub sock: UdpSocket,
     connected: bool,
     cfg: LossConfig,
-    rng: Rng,
+    rng: StdRng,
     held: Vec<u8>,
     held_to: Option<SocketAddr>,
     nonblocking: bool,
@@ -128,7 +105,7 @@ impl LossySocket {
             sock,
             connected,
             cfg,
-            rng: Rng::new(cfg.seed ^ salt),
+            rng: StdRng::seed_from_u64(cfg.seed ^ salt),
             held: Vec::with_capacity(super::DATAGRAM),
             held_to: None,
             nonblocking: true,
@@ -146,17 +123,17 @@ impl LossySocket {
         if self.cfg.is_off() {
             return self.raw(buf, to);
         }
-        if self.rng.unit() < self.cfg.drop {
+        if self.rng.random::<f64>() < self.cfg.drop {
             return Ok(());
         }
-        if self.held_to.is_none() && self.rng.unit() < self.cfg.reorder {
+        if self.held_to.is_none() && self.rng.random::<f64>() < self.cfg.reorder {
             self.held.clear();
             self.held.extend_from_slice(buf);
             self.held_to = Some(to);
             return Ok(());
         }
         self.raw(buf, to)?;
-        if self.rng.unit() < self.cfg.duplicate {
+        if self.rng.random::<f64>() < self.cfg.duplicate {
             self.raw(buf, to)?;
         }
         self.flush_held()
@@ -296,13 +273,5 @@ mod tests {
         assert!(LossConfig::parse("rate=2.5").is_off());
         assert!(LossConfig::parse("").is_off());
         assert!(LossConfig::default().is_off());
-    }
-
-    #[test]
-    fn rng_is_uniformish() {
-        let mut r = Rng::new(7);
-        let n = 10_000;
-        let hits = (0..n).filter(|_| r.unit() < 0.1).count();
-        assert!((800..1200).contains(&hits), "{hits}");
     }
 }

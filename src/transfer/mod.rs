@@ -33,6 +33,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+pub(crate) use bench::temp_dir;
 pub use bench::{bench, bench_raw_udp, bench_tcp_copy, BenchResult};
 pub use lossy::LossConfig;
 pub use receiver::{Receiver, RecvEvent};
@@ -98,32 +99,8 @@ impl From<io::Error> for TransferError {
     }
 }
 
-/// True if `name` is safe to use as (part of) a file name in the save dir:
-/// 1..=128 chars from `A-Za-z0-9` and ``~!@#$%^&*_-+=`|(){}[]:;"'<>,.?``,
-/// not starting with '.'. Slashes, NUL and whitespace are thereby excluded.
-pub fn valid_file_name(name: &str) -> bool {
-    const PUNCT: &str = "~!@#$%^&*_-+=`|(){}[]:;\"'<>,.?";
-    let len = name.chars().count();
-    (1..=128).contains(&len)
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || PUNCT.contains(c))
-}
-
-/// A random 64-bit value from the std hasher's per-process random keys.
-pub(crate) fn random_u64() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
-}
+/// File names a transfer accepts: the same rule as thread titles and forum uploads.
+pub use crate::names::valid_name as valid_file_name;
 
 /// Create a UDP socket bound to `addr` with window-sized kernel buffers.
 pub(crate) fn bind_udp(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSocket> {

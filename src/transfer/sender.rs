@@ -20,8 +20,7 @@ use super::lossy::{LossConfig, LossySocket};
 use super::send_window::SendWindow;
 use super::wire::{self, Ack, Packet};
 use super::{
-    bind_udp, random_u64, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT,
-    REFUSED_GRACE,
+    bind_udp, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT, REFUSED_GRACE,
 };
 
 /// New chunks sent between two drains of the ack queue.
@@ -99,7 +98,7 @@ impl Link {
         };
         let udp = bind_udp(SocketAddr::new(any, 0))?;
         udp.connect(dest)?;
-        let sid = random_u64() as u32;
+        let sid = rand::random::<u32>();
         Ok(Link {
             sock: LossySocket::new(udp, true, *loss, 0x5E4D)?,
             dest,

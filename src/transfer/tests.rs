@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError};
 
-use super::bench::{random_file, same_contents, TempDir};
+use super::bench::{random_file, same_contents, temp_dir, TempDir};
 use super::wire::{self, Packet};
 use super::*;
 
@@ -25,7 +25,7 @@ struct Audience {
 
 impl Audience {
     fn new(loss: LossConfig) -> Audience {
-        let tmp = TempDir::new("test-dst").unwrap();
+        let tmp = temp_dir("test-dst").unwrap();
         let (tx, events) = crossbeam_channel::unbounded();
         let dir = tmp.path().to_path_buf();
         let recv = Receiver::bind("127.0.0.1:0".parse().unwrap(), dir.clone(), loss, tx).unwrap();
@@ -61,7 +61,7 @@ fn source(tmp: &TempDir, name: &str, bytes: u64, seed: u64) -> PathBuf {
 }
 
 fn transfer_ok(loss: LossConfig, bytes: u64) {
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "talk.bin", bytes, 1);
     let aud = Audience::new(loss);
     aud.recv.expect("tok-1", "alice", "talk.bin");
@@ -109,7 +109,7 @@ fn small_and_empty_files() {
 
 #[test]
 fn two_presenters_one_audience() {
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let a = source(&src_dir, "a.bin", 8 * MB, 2);
     let b = source(&src_dir, "b.bin", 8 * MB, 3);
     let aud = Audience::new(LossConfig::default());
@@ -135,7 +135,7 @@ fn two_presenters_one_audience() {
 
 #[test]
 fn one_presenter_two_audiences() {
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "s.bin", 4 * MB, 4);
     let auds = [
         Audience::new(LossConfig::default()),
@@ -169,7 +169,7 @@ fn one_presenter_two_audiences() {
 
 #[test]
 fn audience_vanishing_mid_transfer() {
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "big.bin", 50 * MB, 5);
     let aud = Audience::new(LossConfig::default());
     aud.recv.expect("tv", "vic", "big.bin");
@@ -205,7 +205,7 @@ fn audience_vanishing_mid_transfer() {
 
 #[test]
 fn unknown_token_gets_no_file() {
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "x.bin", 10_000, 6);
     let aud = Audience::new(LossConfig::default());
     aud.recv.expect("right", "eve", "x.bin");
@@ -266,7 +266,7 @@ fn hostile_names_refused_on_both_sides() {
     assert!(valid_file_name("notes-v2_(final).txt"));
     assert!(!valid_file_name(&"x".repeat(129)));
     // Sender side.
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let hidden = source(&src_dir, ".hidden", 10, 7);
     let dest: SocketAddr = "127.0.0.1:9".parse().unwrap();
     for p in [hidden.as_path(), Path::new("")] {
@@ -339,7 +339,7 @@ fn silent_audience_times_out() {
     let fake = raw_client();
     fake.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let dest = fake.local_addr().unwrap();
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "s.bin", 2 * MB, 8);
     let h = std::thread::spawn(move || {
         let t0 = Instant::now();
@@ -381,7 +381,7 @@ fn closed_port_fails_fast_as_peer_gone() {
     // Nobody listens on this port any more: the kernel answers with ICMP port
     // unreachable, so the sender need not wait out the full silence timeout.
     let port = raw_client().local_addr().unwrap().port();
-    let src_dir = TempDir::new("test-src").unwrap();
+    let src_dir = temp_dir("test-src").unwrap();
     let src = source(&src_dir, "g.bin", 10_000, 10);
     let dest: SocketAddr = ([127, 0, 0, 1], port).into();
     let t0 = Instant::now();
@@ -392,7 +392,7 @@ fn closed_port_fails_fast_as_peer_gone() {
 
 #[test]
 fn file_change_is_detected() {
-    let dir = TempDir::new("test-src").unwrap();
+    let dir = temp_dir("test-src").unwrap();
     let p = source(&dir, "c.bin", 1000, 9);
     let mut f = fs::File::open(&p).unwrap();
     let meta = f.metadata().unwrap();
