@@ -10,8 +10,6 @@ set -uo pipefail
 
 source "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
 check() { # check DESCRIPTION COMMAND...: runs COMMAND, counts and prints the result.
     local what=$1
     shift
@@ -31,15 +29,7 @@ start_server "$tmp/data"
 echo "== chinwag-server listening on port $port"
 
 # --- two scripted clients: stdin from a FIFO kept open, stdout to a file ------------------
-declare -A fd pid
-start_client() {
-    mkfifo "$tmp/$1.in"
-    "$bin/chinwag" "$port" <"$tmp/$1.in" >"$tmp/$1.out" 2>&1 &
-    pid[$1]=$!
-    pids+=($!)
-    exec {fd[$1]}>"$tmp/$1.in"
-}
-say() { printf '%s\n' "$2" >&"${fd[$1]}"; }
+# (start_client and say come from lib.sh)
 # printed WHO LINE: WHO's output has LINE as a whole line (prompts stripped), within 10 s.
 printed() {
     local end=$((SECONDS + 10))

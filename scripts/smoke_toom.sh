@@ -10,14 +10,6 @@ set -uo pipefail
 
 source "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL: $*"
-}
-
 # --- the server, on a port the OS picks ---------------------------------------------
 data="$tmp/data"
 mkdir -p "$data"
@@ -26,27 +18,11 @@ start_server "$data"
 echo "== chinwag-server listening on port $port, data in $data"
 
 # --- scripted clients: stdin from a FIFO we keep open, stdout to a file ------------------
-declare -A fd pid off
-start_client() {
-    local who=$1
-    mkfifo "$tmp/$who.in"
-    "$bin/chinwag" "$port" <"$tmp/$who.in" >"$tmp/$who.out" 2>&1 &
-    pid[$who]=$!
-    pids+=($!)
-    exec {fd[$who]}>"$tmp/$who.in"
-    off[$who]=0
-}
 
-# say WHO LINE: WHO types LINE.
-say() {
-    printf '%s\n' "$2" >&"${fd[$1]}"
-    echo "$1> $2"
-}
-
-# expect WHO TEXT: waits (10 s at most) for a line containing TEXT after what WHO was
+# expect_line WHO TEXT: waits (10 s at most) for a line containing TEXT after what WHO was
 # last seen printing; prints the whole line and keeps it in $line.
 line=""
-expect() {
+expect_line() {
     local end=$((SECONDS + 10)) found
     while ((SECONDS < end)); do
         found=$(tail -c +"$((off[$1] + 1))" "$tmp/$1.out" | grep -boF -m 1 -- "$2" | head -n 1)
@@ -92,11 +68,11 @@ show() {
 
 login() {
     start_client "$1"
-    expect "$1" "Username: " >/dev/null
+    expect_line "$1" "Username: " >/dev/null
     say "$1" "$1" >/dev/null
-    expect "$1" "Password: " >/dev/null
+    expect_line "$1" "Password: " >/dev/null
     say "$1" "$2" >/dev/null
-    expect "$1" "Welcome to chinwag!" >/dev/null
+    expect_line "$1" "Welcome to chinwag!" >/dev/null
     echo "== $1 logged in"
 }
 
@@ -117,11 +93,11 @@ time_re='[1-9][0-9]? (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} 
 # --- ATU -----------------------------------------------------------------------------
 login yoda wise
 say yoda "ATU"
-expect yoda "no other active user"
+expect_line yoda "no other active user"
 login hans 'indiana#jones'
-expect yoda "hans logged in"
+expect_line yoda "hans logged in"
 say yoda "ATU"
-expect yoda "hans, 127.0.0.1, "
+expect_line yoda "hans, 127.0.0.1, "
 atu=$line
 show userlog.txt
 hans_row=$(grep '; hans; ' "$data/userlog.txt")
@@ -132,76 +108,76 @@ check "userlog.txt rows" "grep -Eq '^1; $time_re; yoda; 127\.0\.0\.1; [0-9]+$' '
 
 # --- BCM -----------------------------------------------------------------------------
 say yoda "BCM  "
-expect yoda "Error. Usage: BCM <message>"
+expect_line yoda "Error. Usage: BCM <message>"
 say yoda "BCM Hello world! COMP3331"
-expect yoda "Broadcast message, #1 broadcast at "
+expect_line yoda "Broadcast message, #1 broadcast at "
 check "BCM confirmation" "grep -Eqx 'Broadcast message, #1 broadcast at $time_re\.' <<<\"\$line\""
-expect hans "yoda: Hello world! COMP3331"
+expect_line hans "yoda: Hello world! COMP3331"
 show messagelog.txt
 check "messagelog.txt line" "grep -Eqx '1; $time_re; yoda; Hello world! COMP3331' '$data/messagelog.txt'"
 
 # --- SRB -----------------------------------------------------------------------------
 say yoda "SRB"
-expect yoda "Error. Usage: SRB"
+expect_line yoda "Error. Usage: SRB"
 say yoda "SRB yoda"
-expect yoda "Error. You cannot build a separate room with yourself only"
+expect_line yoda "Error. You cannot build a separate room with yourself only"
 say yoda "SRB luke"
-expect yoda "Error. luke is offline"
+expect_line yoda "Error. luke is offline"
 say yoda "SRB offlineuser"
-expect yoda "Error. offlineuser does not exist"
+expect_line yoda "Error. offlineuser does not exist"
 say yoda "SRB hans"
-expect yoda "Separate chat room has been created, room ID: 1, users in this room: yoda, hans"
-expect hans "You have been added to separate room 1 by yoda (users: yoda, hans)"
+expect_line yoda "Separate chat room has been created, room ID: 1, users in this room: yoda, hans"
+expect_line hans "You have been added to separate room 1 by yoda (users: yoda, hans)"
 say hans "SRB yoda"
-expect hans "a separate room (ID: 1) already created for these users"
+expect_line hans "a separate room (ID: 1) already created for these users"
 
 # --- SRM -----------------------------------------------------------------------------
 say yoda "SRM"
-expect yoda "Error. Usage: SRM"
+expect_line yoda "Error. Usage: SRM"
 say yoda "SRM x Hi, Hans"
-expect yoda "Error. Room ID must be a number"
+expect_line yoda "Error. Room ID must be a number"
 say yoda "SRM 2 Hi, Hans"
-expect yoda "The separate room does not exist"
+expect_line yoda "The separate room does not exist"
 say yoda "SRM 1 Hi, Hans"
-expect yoda "Separate room message, #1 issued at "
+expect_line yoda "Separate room message, #1 issued at "
 check "SRM confirmation" "grep -Eqx 'Separate room message, #1 issued at $time_re\.' <<<\"\$line\""
-expect hans "room-1: yoda: Hi, Hans"
+expect_line hans "room-1: yoda: Hi, Hans"
 say hans "SRM 1 Hello; master"
-expect hans "Separate room message, #2 issued at "
-expect yoda "room-1: hans: Hello; master"
+expect_line hans "Separate room message, #2 issued at "
+expect_line yoda "room-1: hans: Hello; master"
 show SR_1_messagelog.txt
 check "SR_1_messagelog.txt lines" "grep -Eqx '1; $time_re; yoda; Hi, Hans' '$data/SR_1_messagelog.txt' && grep -Eqx '2; $time_re; hans; Hello; master' '$data/SR_1_messagelog.txt'"
 
 # --- RDM -----------------------------------------------------------------------------
 say hans "RDM"
-expect hans "Error. Usage: RDM"
+expect_line hans "Error. Usage: RDM"
 say hans "RDM x 1 Jun 2022 21:39:00"
-expect hans "Error. Message type must be b or s"
+expect_line hans "Error. Message type must be b or s"
 say hans "RDM b yesterday"
-expect hans "Error. Invalid timestamp, use e.g. 1 Jun 2022 16:01:20"
+expect_line hans "Error. Invalid timestamp, use e.g. 1 Jun 2022 16:01:20"
 say hans "RDM b 1 Jun 2022 21:39:00"
-expect hans "Broadcast messages since 1 Jun 2022 21:39:00:"
-expect hans "#1; yoda: Hello world! COMP3331 at "
+expect_line hans "Broadcast messages since 1 Jun 2022 21:39:00:"
+expect_line hans "#1; yoda: Hello world! COMP3331 at "
 say hans "RDM s 1 Jun 2033 21:39:00"
-expect hans "no new message"
+expect_line hans "no new message"
 say hans "RDM s 01/06/2022 21:39:00"
-expect hans "Messages in separate rooms since 1 Jun 2022 21:39:00:"
-expect hans "room-1:"
-expect hans "#1; yoda: Hi, Hans at "
-expect hans "#2; hans: Hello; master at "
+expect_line hans "Messages in separate rooms since 1 Jun 2022 21:39:00:"
+expect_line hans "room-1:"
+expect_line hans "#1; yoda: Hi, Hans at "
+expect_line hans "#2; hans: Hello; master at "
 
 # --- OUT -----------------------------------------------------------------------------
 say yoda "OUT"
-expect yoda "Bye, yoda!"
+expect_line yoda "Bye, yoda!"
 wait_exit yoda 0
-expect hans "yoda logged out"
+expect_line hans "yoda logged out"
 show userlog.txt
 check "userlog.txt renumbered after OUT" "[[ \$(wc -l <'$data/userlog.txt') == 1 ]] && grep -Eqx '1; $time_re; hans; 127\.0\.0\.1; $hans_udp' '$data/userlog.txt'"
 check "messagelog.txt keeps yoda's message" "grep -q '; yoda; Hello world! COMP3331\$' '$data/messagelog.txt'"
 say hans "ATU"
-expect hans "no other active user"
+expect_line hans "no other active user"
 say hans "OUT"
-expect hans "Bye, hans!"
+expect_line hans "Bye, hans!"
 wait_exit hans 0
 check "yoda never saw its own broadcast" "! grep -qx 'yoda: Hello world! COMP3331' '$tmp/yoda.out'"
 
