@@ -6,22 +6,13 @@
 
 mod common;
 
+use common::password;
+
 use chinwag::protocol::{Command, Event};
 use common::{Bin, Client, TestServer, WAIT};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-
-fn password(user: &str) -> &'static str {
-    match user {
-        "hans" => "indiana#jones",
-        "yoda" => "wise",
-        "luke" => "lightsaber@#",
-        "vader" => "sithlord$9",
-        "leia" => "hairbuns*united",
-        other => panic!("no password for {other}"),
-    }
-}
 
 /// A real client logged in as `user`.
 fn user(s: &TestServer, user: &str) -> Bin {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::password as pw;
+
 use chinwag::client::commands;
 use chinwag::protocol::{Command, Farewell, Then};
 use chinwag::text;
@@ -22,17 +24,6 @@ use std::process::{Child, Command as Proc, Stdio};
 use std::time::{Duration, Instant};
 
 const QUIET: Duration = Duration::from_millis(300);
-
-fn pw(user: &str) -> &'static str {
-    match user {
-        "hans" => "indiana#jones",
-        "yoda" => "wise",
-        "luke" => "lightsaber@#",
-        "vader" => "sithlord$9",
-        "leia" => "hairbuns*united",
-        _ => panic!("no password for {user}"),
-    }
-}
 
 fn login(addr: SocketAddr, user: &str) -> Client {
     Client::login(addr, user, pw(user))

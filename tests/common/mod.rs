@@ -19,6 +19,16 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const CREDENTIALS: &str = "hans indiana#jones\nyoda wise\nluke lightsaber@#\nvader sithlord$9\nleia hairbuns*united\nobiwan (jedimaster)\n";
 
+/// The password of a user in [`CREDENTIALS`].
+pub fn password(user: &str) -> &'static str {
+    CREDENTIALS
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("no password for {user}"))
+}
+
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -236,23 +246,7 @@ pub struct Bin {
 impl Bin {
     /// Starts `chinwag` with `args` in `dir`.
     pub fn start(args: &[String], dir: &Path) -> Bin {
-        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag"))
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        std::thread::spawn(move || read_output(stdout, tx));
-        Bin {
-            stdin: child.stdin.take(),
-            child,
-            out: rx,
-            seen: Vec::new(),
-        }
+        Bin::start_with_env(args, dir, &[])
     }
 
     pub fn connect(addr: SocketAddr, dir: &Path) -> Bin {
