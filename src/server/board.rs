@@ -126,13 +126,7 @@ impl State {
         let Some(admin) = &self.config().admin_password else {
             return Reply::err(text::SHUTDOWN_DISABLED);
         };
-        let matches = admin.len() == password.len()
-            && admin
-                .bytes()
-                .zip(password.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !matches {
+        if !super::accounts::verify(admin, password) {
             self.announce(text::INCORRECT_PASSWORD);
             return Reply::err(text::INCORRECT_PASSWORD);
         }
