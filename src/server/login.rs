@@ -141,13 +141,17 @@ impl State {
         let cfg = self.config();
         let locked = {
             let mut core = self.0.core.lock();
-            match core.accounts.get_mut(name) {
+            let locked = match core.accounts.get_mut(name) {
                 Some(acct) if acct.is_locked(now) => {
                     return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
                 }
                 Some(acct) => acct.record_failure(now, cfg.attempts, cfg.block_duration),
                 None => false,
+            };
+            if locked {
+                core.locked.insert(name.to_string());
             }
+            locked
         };
         if locked {
             self.announce(&format!("{name} is locked out after failed logins"));

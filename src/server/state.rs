@@ -52,6 +52,8 @@ pub(super) struct Shared {
 #[derive(Default)]
 pub(super) struct Core {
     pub accounts: HashMap<String, Account>,
+    /// Accounts with a lockout, so the timer lifts them without walking every account.
+    pub locked: HashSet<String>,
     /// Every open connection, logged in or not (shutdown tells them all).
     pub conns: HashMap<ConnId, Conn>,
     pub online: HashMap<String, Online>,
@@ -344,9 +346,10 @@ impl State {
     pub fn expire(&self, now: Instant) {
         let timed_out = {
             let mut core = self.0.core.lock();
-            for acct in core.accounts.values_mut() {
-                acct.expire(now);
-            }
+            let Core {
+                accounts, locked, ..
+            } = &mut *core;
+            locked.retain(|user| accounts.get_mut(user).is_some_and(|a| !a.expire(now)));
             self.expire_idle(&mut core, now)
         };
         for user in &timed_out {
