@@ -149,6 +149,27 @@ impl Core {
         )
     }
 
+    /// Sends one text line to each of `users` who is online and has not blocked `from`,
+    /// encoding it once (a room message reaches hundreds of members).
+    pub fn send_text_to<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a String>,
+        from: &str,
+        text: &str,
+    ) {
+        let line: Arc<[u8]> = crate::protocol::encode(&Event::Text {
+            text: text.to_string(),
+        })
+        .into();
+        for user in users {
+            if !self.blocked(user, from) {
+                if let Some(c) = self.conn_of(user) {
+                    c.send(Out::Line(line.clone()));
+                }
+            }
+        }
+    }
+
     /// Tells every online user who is not estranged from `about` (and is not `about`).
     pub fn presence(&self, about: &str, text: &str) {
         let line: Arc<[u8]> = crate::protocol::encode(&Event::Text {

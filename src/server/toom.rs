@@ -122,12 +122,7 @@ impl State {
         };
         let list = members.join(", ");
         let notice = format!("You have been added to separate room {id} by {me} (users: {list})");
-        let core = self.0.core.lock();
-        for m in &members[1..] {
-            if !core.blocked(m, me) {
-                core.send_text(m, &notice);
-            }
-        }
+        self.0.core.lock().send_text_to(&members[1..], me, &notice);
         let line = format!(
             "Separate chat room has been created, room ID: {id}, users in this room: {list}"
         );
@@ -154,12 +149,8 @@ impl State {
             Err(e) => return save_failed(e),
         };
         let line = format!("room-{room}: {me}: {body}");
-        let core = self.0.core.lock();
-        for m in members.iter().filter(|m| *m != me) {
-            if !core.blocked(m, me) {
-                core.send_text(m, &line);
-            }
-        }
+        let others = members.iter().filter(|m| *m != me);
+        self.0.core.lock().send_text_to(others, me, &line);
         let at = timefmt::format(&entry.time);
         self.announce(&format!(
             "{me} issued a message in separate room {room}: #{}; {at}; {me}; {body}",
