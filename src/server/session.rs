@@ -33,7 +33,10 @@ impl Phase {
         match (self, then) {
             (_, Then::Exit { .. }) => Phase::Closing,
             (_, Then::AskUsername) => Phase::AwaitingUsername,
-            (Phase::AwaitingUsername, Then::AskPassword) => Phase::AwaitingUsername,
+            (
+                Phase::AwaitingPassword { user } | Phase::AwaitingNewPassword { user },
+                Then::LoggedIn,
+            ) => Phase::LoggedIn { user },
             (p, _) => p,
         }
     }
@@ -212,13 +215,7 @@ impl Session {
             }
             _ => Reply::err(text::NOT_LOGGED_IN).then(Then::AskUsername),
         };
-        self.phase = match (&reply.then, &phase) {
-            (Then::LoggedIn, Phase::AwaitingPassword { user })
-            | (Then::LoggedIn, Phase::AwaitingNewPassword { user }) => {
-                Phase::LoggedIn { user: user.clone() }
-            }
-            (then, _) => phase.after(then),
-        };
+        self.phase = phase.after(&reply.then);
         reply
     }
 
