@@ -307,20 +307,16 @@ impl Client {
         self.finish_or_continue(resp)
     }
 
+    /// None to carry on; Some(code) when the response ends the session (or there was
+    /// none: the connection is gone).
     fn finish_or_continue(&mut self, resp: Option<Response>) -> Option<i32> {
         match resp {
-            None => Some(self.finish(None)),
-            Some(Response {
-                then: Then::Exit { code },
-                ..
-            }) => {
-                self.link.leave();
-                Some(code)
-            }
-            Some(_) => None,
+            Some(r) if !matches!(r.then, Then::Exit { .. }) => None,
+            other => Some(self.finish(other)),
         }
     }
 
+    /// Leaves on purpose: the exit code the response names, or 1 without one.
     fn finish(&mut self, resp: Option<Response>) -> i32 {
         self.link.leave();
         match resp {
