@@ -1,6 +1,6 @@
 //! Each connection's outbox and the writer thread that drains it.
 //!
-//! Senders never touch a socket: they push an encoded line into a bounded queue and move
+//! Senders never touch a socket: they push an encoded line into a queue capped at `OUTBOX_CAPACITY` and move
 //! on. The writer thread owns the sending side of the socket; it drains whatever is queued
 //! into a `BufWriter` and flushes only when the queue is empty, so a burst to a thousand
 //! clients costs one `write` per client per burst rather than per line (measured in
@@ -8,7 +8,7 @@
 //! the client stopped reading: the connection is shut down rather than letting it hold
 //! memory or delay anyone else.
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 use std::io::{BufWriter, Write};
 use std::net::{Shutdown, TcpStream};
@@ -101,21 +101,15 @@ impl Conn {
             return false;
         }
         let urgent = !matches!(out, Out::Notice(_));
-        match self.outbox.try_send(out) {
-            Ok(()) => {
-                if urgent {
-                    // Full means a wake-up is already pending: nothing to add.
-                    let _ = self.wake.try_send(());
-                }
-                true
-            }
-            Err(TrySendError::Full(_)) => {
-                log::warn!("outbox full: disconnecting {:?}", self.sock.peer_addr());
-                self.kill();
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+        // Unbounded: the only failure is a writer that has already gone.
+        if self.outbox.send(out).is_err() {
+            return false;
         }
+        if urgent {
+            // Full means a wake-up is already pending: nothing to add.
+            let _ = self.wake.try_send(());
+        }
+        true
     }
 
     /// Queues, waiting for room: only for the connection's own session thread streaming a
