@@ -1,12 +1,12 @@
 //! Each connection's outbox and the writer thread that drains it.
 //!
 //! Senders never touch a socket: they push an encoded line into a queue capped at
-//! [`OUTBOX_CAPACITY`] and move on. The writer thread owns the sending side of the socket; it drains whatever is queued
-//! into a `BufWriter` and flushes only when the queue is empty, so a burst to a thousand
-//! clients costs one `write` per client per burst rather than per line (measured in
-//! DESIGN.md: ~1.4M lines/s batched against ~0.33M unbatched). A queue that fills up means
-//! the client stopped reading: the connection is shut down rather than letting it hold
-//! memory or delay anyone else.
+//! [`OUTBOX_CAPACITY`] and move on. The writer thread owns the sending side of the socket;
+//! it drains whatever is queued into a `BufWriter` and flushes only when the queue is
+//! empty, so a burst to a thousand clients costs one `write` per client per burst rather
+//! than per line (measured in DESIGN.md: ~1.4M lines/s batched against ~0.33M unbatched). A
+//! queue that fills up means the client stopped reading: the connection is shut down rather
+//! than letting it hold memory or delay anyone else.
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
