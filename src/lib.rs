@@ -24,8 +24,10 @@
 //! connection 1 session (reader) thread plus 1 writer thread that drains the connection's
 //! bounded outbox. Every per-connection thread ends when its socket closes; the timer ends
 //! when `run` returns. Client: the main (input) thread, 1 reader thread for the server
-//! connection, 1 listener thread for private chat plus 1 reader per private session, 1 UDP
-//! receiver thread, and 1 thread per outgoing UDP upload.
+//! connection, 1 listener thread for private chat plus 1 thread per private session (the
+//! side that connects dials from it, the side that accepts reads in it), 1 UDP receiver
+//! thread plus 1 thread printing what it reports, and 1 thread per outgoing UDP upload.
+//! They end at logout (`PrivateChat::shutdown`, the receiver's drop) or with the process.
 //!
 //! # Invariants
 //!
