@@ -114,12 +114,10 @@ fn accept(state: &State, sock: TcpStream) {
 
 /// The session thread: starts the writer, reads until the end, waits for the writer.
 fn serve(session: session::Session, sock: Arc<TcpStream>, rx: outbox::Inbox) {
-    let wsock = sock.clone();
-    let gate = session.conn.gate();
     let writer = thread::Builder::new()
         .name(format!("writer-{}", session.id))
         .stack_size(THREAD_STACK)
-        .spawn(move || outbox::run_writer(wsock, rx, gate));
+        .spawn(move || outbox::run_writer(rx));
     match writer {
         Ok(w) => {
             session.run(sock);

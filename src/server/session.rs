@@ -7,7 +7,7 @@
 //! server (shutdown, idle timeout, outbox overflow); it then logs the user out.
 
 use super::login::Peer;
-use super::outbox::{Conn, Out};
+use super::outbox::{Conn, Out, WriteThrough};
 use super::state::{ConnId, Reply, State};
 use super::throttle::TokenBucket;
 use crate::protocol::{self, ClientMsg, Command, Event, FrameError, Request, Response, Then};
@@ -49,6 +49,9 @@ impl Phase {
     }
 }
 
+/// Requests handled before the lines they queued are written, at most.
+const MAX_BATCH: usize = 64;
+
 /// Malformed lines tolerated before a connection is dropped as hostile.
 const MAX_MALFORMED: u32 = 8;
 
@@ -72,12 +75,30 @@ impl Session {
         // Who logged in here: a protocol error moves the phase to `Closing`, which must
         // not leave that user online with a dead connection.
         let mut user: Option<String> = None;
+        // Lines queued while handling requests are written by this thread (see
+        // `outbox::WriteThrough`) once no complete request is waiting in `reader`: a
+        // session that falls behind then sends each client the lines of several requests
+        // at once, as an event loop does, instead of one `send` per line.
+        let mut batch: Option<WriteThrough> = None;
+        let mut batched = 0;
         while self.phase != Phase::Closing {
             if user.is_none() {
                 user = self.phase.user().map(str::to_string);
             }
+            if batched >= MAX_BATCH || !reader.buffer().contains(&b'\n') {
+                batch = None;
+                batched = 0;
+            }
             match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
                 Ok(ClientMsg::Request(req)) => {
+                    if matches!(req.cmd, Command::Upd { .. } | Command::Dwn { .. }) {
+                        // A transfer waits on this client in mid-request: nothing it
+                        // queues may wait for the end of the request.
+                        batch = None;
+                    } else {
+                        batch.get_or_insert_with(WriteThrough::begin);
+                        batched += 1;
+                    }
                     if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
                         self.handle(req, &mut reader)
                     } else {
@@ -93,6 +114,7 @@ impl Session {
                 Err(FrameError::Closed) | Err(FrameError::Io(_)) => break,
             }
         }
+        drop(batch);
         self.conn.send(Out::Close);
         self.state.disconnect(self.id, user.as_deref());
     }
