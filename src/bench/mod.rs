@@ -32,7 +32,7 @@ use std::path::PathBuf;
     about = "Load, latency and memory of chinwag-server, side by side with ngircd"
 )]
 pub struct Cli {
-    /// Where to write the JSON results (default bench-results/<scenario>.json).
+    /// Where to write the JSON results (default bench-results/SCENARIO.json).
     #[arg(long, global = true, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// The chinwag-server binary (default: next to this executable).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// Characters allowed in usernames and passwords (besides letters and digits).
 const NAME_SYMBOLS: &str = "~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/";
 
-/// 1 to 32 characters from A-Z a-z 0-9 and [`NAME_SYMBOLS`].
+/// 1 to 32 characters from A-Z a-z 0-9 and `NAME_SYMBOLS`.
 pub fn valid_credential(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.chars()

@@ -124,7 +124,7 @@ pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
 }
 
 /// Copy a random `size_mb` MB file through a loopback TCP connection
-/// (file -> socket -> file) for comparison with [`bench`].
+/// (file -> socket -> file) for comparison with [`bench()`].
 pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
     let tmp = temp_dir("tcpbench")?;
     let src = tmp.path().join("src.bin");
@@ -153,7 +153,7 @@ pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
     Ok(BenchResult::new(bytes, secs))
 }
 
-/// The ceiling: `size_mb` MB as back-to-back `send` calls of [`DATAGRAM`]-byte datagrams
+/// The ceiling: `size_mb` MB as back-to-back `send` calls of `DATAGRAM`-byte datagrams
 /// (the transport's size) on loopback, to a thread that only counts what arrives. No
 /// reliability: the rate is of bytes delivered, from the first send to the last arrival.
 pub fn bench_raw_udp(size_mb: u64) -> io::Result<BenchResult> {

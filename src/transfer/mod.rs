@@ -61,9 +61,9 @@ pub enum TransferError {
     InvalidName(String),
     /// Local I/O failed (opening/reading the file, socket errors).
     Io(io::Error),
-    /// Nothing heard from the peer for [`PEER_TIMEOUT`].
+    /// Nothing heard from the peer for `PEER_TIMEOUT`.
     PeerNotResponding,
-    /// The peer's port has refused datagrams for [`REFUSED_GRACE`] with nothing heard
+    /// The peer's port has refused datagrams for `REFUSED_GRACE` with nothing heard
     /// meanwhile: its client is gone.
     PeerGone,
     /// The receiver computed a different whole-file checksum.
