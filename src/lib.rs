@@ -20,10 +20,13 @@
 //!
 //! # Threads
 //!
-//! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, and per
+//! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, 1 syncer thread
+//! (fsyncs the message logs, then sends the senders' confirmations), and per
 //! connection 1 session (reader) thread plus 1 writer thread that drains the connection's
-//! bounded outbox. Every per-connection thread ends when its socket closes; the timer ends
-//! when `run` returns. Client: the main (input) thread, 1 reader thread for the server
+//! bounded outbox. A session writes the lines its requests queued itself, with one
+//! non-blocking send per client once its input is drained (`server::outbox`'s
+//! write-through); the writer thread takes whatever would block. Every per-connection
+//! thread ends when its socket closes; the timer ends when `run` returns. Client: the main (input) thread, 1 reader thread for the server
 //! connection, 1 listener thread for private chat plus 1 thread per private session (the
 //! side that connects dials from it, the side that accepts reads in it), 1 UDP receiver
 //! thread plus 1 thread printing what it reports, and 1 thread per outgoing UDP upload.
@@ -31,12 +34,16 @@
 //!
 //! # Invariants
 //!
-//! - No lock is held across socket I/O, an fsync or a sleep; sending to a user only
-//!   queues into their outbox. Lock order is documented in `server::state`.
+//! - No state lock is held across socket I/O, an fsync or a sleep; sending to a user
+//!   only queues into their outbox. Lock order is documented in `server::state`. A
+//!   connection's gate is held by whoever writes to its socket, so lines leave in queue
+//!   order.
 //! - A full outbox disconnects that client; nobody else waits for it.
 //! - Everything acknowledged to a user (sign-ups, blocks, offline messages, broadcast and
 //!   room history, rooms, forum posts and uploads) is fsynced first; files are appended
 //!   whole-line or replaced by rename, so a crash never leaves a torn line that is read.
+//!   Broadcast and room messages are delivered once written, before their fsync (a
+//!   `kill -9` cannot lose a written line; the sender hears only after the fsync).
 //! - The server never holds more clients than `--max-clients`, so it stays far below the
 //!   process's thread ceiling.
 #![forbid(unsafe_code)]

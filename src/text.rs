@@ -25,6 +25,8 @@ pub const CANNOT_BLOCK_SELF: &str = "Error. Cannot block self";
 pub const CANNOT_UNBLOCK_SELF: &str = "Error. Cannot unblock self";
 pub const RECIPIENT_BLOCKED_YOU: &str =
     "Your message could not be delivered as the recipient has blocked you";
+/// A message log (or the journal) could not be written or fsynced.
+pub const SAVE_FAILED: &str = "Error. The server could not save that, try again";
 pub const SOME_RECIPIENTS: &str = "Your message could not be delivered to some recipients";
 pub const NO_OTHER_USERS: &str = "No other users online";
 pub const NO_OTHER_ACTIVE: &str = "no other active user";

@@ -1348,3 +1348,75 @@ fn rdm_latency_on_a_million_line_log() {
         t.elapsed()
     );
 }
+
+/// Broadcast and room confirmations wait for an fsync on the syncer thread while the
+/// session goes on; a client that sends many requests without waiting still gets every
+/// reply in request order, each BCM numbered in turn, and a listener gets every message.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let s = TestServer::start();
+    let mut yoda = login(s.addr, "yoda");
+    let mut hans = login(s.addr, "hans");
+    let room = yoda.call(Command::Srb {
+        users: vec!["hans".into()],
+    });
+    assert!(room.ok, "{:?}", room.lines);
+    assert!(hans
+        .text()
+        .starts_with("You have been added to separate room 1"));
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let cmd = match i % 4 {
+            0 => Command::Bcm {
+                text: format!("bcm {i}"),
+            },
+            1 => Command::WhoElse,
+            2 => Command::Broadcast {
+                text: format!("plain {i}"),
+            },
+            _ => Command::Srm {
+                room: 1,
+                text: format!("room {i}"),
+            },
+        };
+        ids.push(yoda.send(cmd));
+    }
+    let mut answered = Vec::new();
+    let mut bcm_numbers = Vec::new();
+    while answered.len() < ids.len() {
+        match yoda.read() {
+            Some(chinwag::protocol::ServerMsg::Response(r)) => {
+                assert!(r.ok, "{:?}", r.lines);
+                if let Some(l) = r
+                    .lines
+                    .first()
+                    .filter(|l| l.starts_with("Broadcast message"))
+                {
+                    bcm_numbers
+                        .push(number_and_time(l, "Broadcast message, #", " broadcast at ").0);
+                }
+                answered.push(r.re);
+            }
+            Some(_) => {}
+            None => panic!("connection ended after {} replies", answered.len()),
+        }
+    }
+    assert_eq!(answered, ids, "replies out of request order");
+    assert_eq!(
+        bcm_numbers,
+        (0..15).map(|k| 2 * k + 1).collect::<Vec<u64>>()
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 45 {
+        seen.push(hans.text());
+    }
+    let want: Vec<String> = (0..60)
+        .filter(|i| i % 4 != 1)
+        .map(|i| match i % 4 {
+            0 => format!("yoda: bcm {i}"),
+            2 => format!("yoda: plain {i}"),
+            _ => format!("room-1: yoda: room {i}"),
+        })
+        .collect();
+    assert_eq!(seen, want);
+}

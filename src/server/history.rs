@@ -4,14 +4,19 @@
 //! line) so that "messages since t" seeks straight to the first match
 //! instead of re-reading the file. The file is the source of truth: it is
 //! scanned once at open, a torn tail left by a crash is cut off, and every
-//! append is a single `write_all` followed by `sync_data`, so a message the
-//! caller was told about survives a crash. `MessageLog` is not internally
+//! append is a single `write_all` of a whole line, so a message survives a
+//! crash of the server once `append` returns; [`MessageLog::sync_point`] is
+//! what to fsync (the server's syncer does, before confirming to the sender)
+//! to survive a crash of the machine too. `MessageLog` is not internally
 //! locked; the server keeps it behind a mutex.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::syncer::SyncPoint;
 
 use chrono::{DateTime, Local, TimeZone};
 use log::{error, warn};
@@ -79,7 +84,7 @@ struct Scan {
 /// An append-only, crash-safe message log with a time index.
 pub struct MessageLog {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     index: Vec<Slot>,
     /// `index[..sorted]` has non-decreasing timestamps; equals
     /// `index.len()` unless the clock ever went backwards.
@@ -115,7 +120,7 @@ impl MessageLog {
         }
         let mut log = MessageLog {
             path: path.to_path_buf(),
-            file,
+            file: Arc::new(file),
             index: Vec::with_capacity(scan.index.len()),
             sorted: 0,
             next_number: scan.next_number.max(1),
@@ -126,8 +131,9 @@ impl MessageLog {
         Ok(log)
     }
 
-    /// Appends one message stamped `now` (truncated to whole seconds) and
-    /// makes it durable before returning it. `\r`/`\n` in `user` or `text`
+    /// Appends one message stamped `now` (truncated to whole seconds) with
+    /// one `write` of the whole line; fsyncing is the caller's (see
+    /// [`MessageLog::sync_point`]). `\r`/`\n` in `user` or `text`
     /// become spaces, as does `; ` in `user`, so the line always parses
     /// back. On error nothing is logged and the numbering is unchanged.
     pub fn append(&mut self, user: &str, text: &str, now: DateTime<Local>) -> io::Result<LogEntry> {
@@ -191,17 +197,19 @@ impl MessageLog {
         self.index.push(slot);
     }
 
-    /// Writes and fsyncs one whole line; on failure cuts the file back to
-    /// its last good length so a partial line never precedes the next one.
+    /// The file to fsync to make every append so far durable.
+    pub fn sync_point(&self) -> SyncPoint {
+        SyncPoint(self.file.clone())
+    }
+
+    /// Writes one whole line; on failure cuts the file back to its last
+    /// good length so a partial line never precedes the next one.
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         if self.needs_repair {
             self.file.set_len(self.end)?;
             self.needs_repair = false;
         }
-        let result = self
-            .file
-            .write_all(line)
-            .and_then(|()| self.file.sync_data());
+        let result = (&*self.file).write_all(line);
         let rollback = result.as_ref().err().map(|_| self.file.set_len(self.end));
         if let Some(Err(e)) = rollback {
             error!("{}: rollback failed: {e}", self.path.display());

@@ -17,6 +17,7 @@ mod p2p;
 pub mod rooms;
 mod session;
 pub mod state;
+pub mod syncer;
 pub mod throttle;
 mod timer;
 mod toom;
@@ -101,6 +102,7 @@ fn accept(state: &State, sock: TcpStream) {
             p2p_port: 0,
         },
         phase: session::Phase::AwaitingUsername,
+        unsynced: Default::default(),
     };
     let spawned = thread::Builder::new()
         .name(format!("session-{id}"))

@@ -9,13 +9,15 @@
 use super::login::Peer;
 use super::outbox::{Conn, Out, WriteThrough};
 use super::state::{ConnId, Reply, State};
+use super::syncer::SyncPoint;
 use super::throttle::TokenBucket;
 use crate::protocol::{self, ClientMsg, Command, Event, FrameError, Request, Response, Then};
 use crate::text;
 use std::io::BufReader;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +64,8 @@ pub struct Session {
     pub conn: Conn,
     pub peer: Peer,
     pub phase: Phase,
+    /// Replies handed to the syncer thread and not yet sent.
+    pub unsynced: Arc<AtomicUsize>,
 }
 
 impl Session {
@@ -115,6 +119,7 @@ impl Session {
             }
         }
         drop(batch);
+        self.wait_for_synced_replies();
         self.conn.send(Out::Close);
         self.state.disconnect(self.id, user.as_deref());
     }
@@ -138,7 +143,11 @@ impl Session {
         self.phase = Phase::Closing;
     }
 
-    pub(super) fn respond(&self, id: u64, reply: Reply) {
+    pub(super) fn respond(&self, id: u64, mut reply: Reply) {
+        if let Some(file) = reply.durable.take() {
+            return self.respond_after_sync(id, reply, file);
+        }
+        self.wait_for_synced_replies();
         let mut resp = Response {
             re: id,
             ok: reply.ok,
@@ -157,6 +166,39 @@ impl Session {
         if self.send_as_events(std::mem::take(&mut resp.lines)) {
             resp.lines.extend(last);
             self.conn.send_msg(&resp);
+        }
+    }
+
+    /// Has the syncer thread send `reply` once `file` is fsynced, or an error if that
+    /// fails. The session goes on with the next request meanwhile.
+    fn respond_after_sync(&self, id: u64, reply: Reply, file: SyncPoint) {
+        let encode = |ok, lines| -> Arc<[u8]> {
+            protocol::encode(&Response {
+                re: id,
+                ok,
+                lines,
+                then: Then::Continue,
+            })
+            .into()
+        };
+        let saved = encode(reply.ok, reply.lines);
+        let failed = encode(false, vec![text::SAVE_FAILED.to_string()]);
+        let conn = self.conn.clone();
+        let unsynced = self.unsynced.clone();
+        unsynced.fetch_add(1, Ordering::SeqCst);
+        self.state.0.syncer.after_sync(Some(file), move |ok| {
+            conn.send(Out::Line(if ok { saved } else { failed }));
+            unsynced.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Keeps replies in request order: a reply that needs no fsync waits until those
+    /// handed to the syncer are sent (one fsync at most; only a client that sends a
+    /// request before the previous reply arrives ever waits).
+    fn wait_for_synced_replies(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.unsynced.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

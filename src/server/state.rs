@@ -14,6 +14,7 @@ use super::history::MessageLog;
 use super::journal::{Journal, Record};
 use super::outbox::{Conn, Out};
 use super::rooms::Rooms;
+use super::syncer::{SyncPoint, Syncer};
 use crate::protocol::{Event, Then};
 use chrono::{DateTime, Local};
 use parking_lot::Mutex;
@@ -44,6 +45,8 @@ pub(super) struct Shared {
     pub broadcasts: Mutex<MessageLog>,
     pub rooms: Mutex<Rooms>,
     pub forum: Forum,
+    /// Fsyncs the message logs before senders are told their message is saved.
+    pub syncer: Syncer,
     pub shutting_down: AtomicBool,
     pub next_conn: AtomicU64,
 }
@@ -94,6 +97,8 @@ pub struct Reply {
     pub ok: bool,
     pub lines: Vec<String>,
     pub then: Then,
+    /// Sent only once this file is fsynced (by the syncer thread, off the request path).
+    pub durable: Option<SyncPoint>,
 }
 
 impl Reply {
@@ -102,6 +107,7 @@ impl Reply {
             ok: true,
             lines,
             then: Then::Continue,
+            durable: None,
         }
     }
     pub fn line(s: impl Into<String>) -> Reply {
@@ -112,10 +118,15 @@ impl Reply {
             ok: false,
             lines: vec![s.into()],
             then: Then::Continue,
+            durable: None,
         }
     }
     pub fn then(mut self, then: Then) -> Reply {
         self.then = then;
+        self
+    }
+    pub fn after_sync(mut self, file: SyncPoint) -> Reply {
+        self.durable = Some(file);
         self
     }
 }
@@ -255,6 +266,7 @@ impl State {
             broadcasts: Mutex::new(broadcasts),
             rooms: Mutex::new(rooms),
             forum,
+            syncer: Syncer::start().map_err(|e| format!("cannot start the syncer thread: {e}"))?,
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
         }));
@@ -334,7 +346,7 @@ impl State {
     pub(super) fn journal_append(journal: &mut Journal, rec: &Record) -> Result<(), String> {
         journal.append(rec).map_err(|e| {
             log::error!("journal append failed: {e}");
-            "Error. The server could not save that, try again".to_string()
+            crate::text::SAVE_FAILED.to_string()
         })
     }
 

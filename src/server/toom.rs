@@ -8,6 +8,7 @@
 use super::history::LogEntry;
 use super::messaging::clean;
 use super::state::{Reply, State};
+use super::syncer::SyncPoint;
 use crate::text;
 use crate::timefmt;
 use chrono::Local;
@@ -15,25 +16,29 @@ use std::collections::HashSet;
 
 fn save_failed(e: std::io::Error) -> Reply {
     log::error!("cannot append to a message log: {e}");
-    Reply::err("Error. The server could not save that, try again")
+    Reply::err(text::SAVE_FAILED)
 }
 
 impl State {
-    /// Appends to messagelog.txt and delivers live; returns the entry and whether someone
-    /// online was skipped because they blocked `user`.
-    fn log_broadcast(&self, user: &str, body: &str) -> std::io::Result<(LogEntry, bool)> {
+    /// Appends to messagelog.txt and delivers live; returns the entry, whether someone
+    /// online was skipped because they blocked `user`, and what to fsync before confirming.
+    fn log_broadcast(
+        &self,
+        user: &str,
+        body: &str,
+    ) -> std::io::Result<(LogEntry, bool, SyncPoint)> {
         let body = clean(body);
         let mut log = self.0.broadcasts.lock();
         let entry = log.append(user, &body, Local::now())?;
         let skipped = self.deliver_broadcast(user, &text::chat(user, &body));
-        Ok((entry, skipped))
+        Ok((entry, skipped, log.sync_point()))
     }
 
     /// `broadcast TEXT`.
     pub fn broadcast(&self, user: &str, body: &str) -> Reply {
         match self.log_broadcast(user, body) {
-            Ok((_, true)) => Reply::line(text::SOME_RECIPIENTS),
-            Ok((_, false)) => Reply::ok(vec![]),
+            Ok((_, true, file)) => Reply::line(text::SOME_RECIPIENTS).after_sync(file),
+            Ok((_, false, file)) => Reply::ok(vec![]).after_sync(file),
             Err(e) => save_failed(e),
         }
     }
@@ -44,7 +49,7 @@ impl State {
             return Reply::err(text::usage("BCM <message>"));
         }
         match self.log_broadcast(user, body) {
-            Ok((e, _)) => {
+            Ok((e, _, file)) => {
                 let at = timefmt::format(&e.time);
                 self.announce(&format!(
                     "{user} broadcasted BCM #{} \"{}\" at {at}.",
@@ -54,6 +59,7 @@ impl State {
                     "Broadcast message, #{} broadcast at {at}.",
                     e.number
                 ))
+                .after_sync(file)
             }
             Err(e) => save_failed(e),
         }
@@ -148,6 +154,7 @@ impl State {
             Ok(e) => e,
             Err(e) => return save_failed(e),
         };
+        let file = log.sync_point();
         let line = format!("room-{room}: {me}: {body}");
         let others = members.iter().filter(|m| *m != me);
         self.0.core.lock().send_text_to(others, me, &line);
@@ -160,6 +167,7 @@ impl State {
             "Separate room message, #{} issued at {at}.",
             entry.number
         ))
+        .after_sync(file)
     }
 
     /// `RDM b|s TIME`: messages strictly later than TIME, minus those from users `me`
