@@ -283,7 +283,7 @@ impl Conn {
     fn push(&self, out: Out, defer: bool) -> bool {
         let line = defer && matches!(out, Out::Line(_));
         let urgent = !matches!(out, Out::Notice(_));
-        // Unbounded: the only failure is a writer that has already gone.
+        // Unbounded, and `Shared` holds a receiver too: this cannot fail in practice.
         if self.0.tx.send(out).is_err() {
             return false;
         }
@@ -374,10 +374,10 @@ pub fn run_writer(inbox: Inbox) {
     let mut linger = false;
     'outer: while bell.wait(&rx, linger) {
         let mut backlog = gate.lock();
-        if w.write_all(&backlog.bytes).is_err() {
+        // Taken rather than cleared: a backlog left by a stalled client may be large.
+        if w.write_all(&std::mem::take(&mut backlog.bytes)).is_err() {
             break;
         }
-        backlog.bytes.clear();
         let (mut notices, mut others) = (0, 0);
         let items = backlog
             .item
