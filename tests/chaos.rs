@@ -10,11 +10,11 @@
 
 mod common;
 
-use chinwag::protocol::{self, Command, Event, Farewell, Request, ServerMsg, Then};
-use common::{eventually, Client, TestServer, CREDENTIALS};
+use chinwag::protocol::{self, Command, Farewell, Request, ServerMsg, Then};
+use common::{eventually, Client, Link, TestServer, CREDENTIALS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,77 +32,15 @@ fn threads() -> usize {
         .unwrap()
 }
 
-/// A raw connection that never panics: the server may cut it off at any moment.
-struct Raw {
-    w: BufWriter<TcpStream>,
-    r: BufReader<TcpStream>,
-    next: u64,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Option<Raw> {
-        let s = TcpStream::connect(addr).ok()?;
-        s.set_read_timeout(Some(common::WAIT)).ok()?;
-        Some(Raw {
-            w: BufWriter::new(s.try_clone().ok()?),
-            r: BufReader::new(s),
-            next: 1,
-        })
-    }
-
-    fn send(&mut self, cmd: Command) -> Option<u64> {
-        let id = self.next;
-        self.next += 1;
-        self.raw(&protocol::encode(&Request { id, cmd }))?;
-        Some(id)
-    }
-
-    fn raw(&mut self, bytes: &[u8]) -> Option<()> {
-        self.w.write_all(bytes).ok()?;
-        self.w.flush().ok()
-    }
-
-    /// The next message of any kind.
-    fn read(&mut self) -> Option<ServerMsg> {
-        let mut buf = Vec::new();
-        protocol::read_msg(&mut self.r, &mut buf).ok()
-    }
-
-    fn call(&mut self, cmd: Command) -> Option<protocol::Response> {
-        let id = self.send(cmd)?;
-        loop {
-            match self.read()? {
-                ServerMsg::Response(r) if r.re == id => return Some(r),
-                ServerMsg::Event(Event::Bye { .. }) | ServerMsg::Event(Event::Error { .. }) => {
-                    return None
-                }
-                _ => {}
-            }
+/// Logs in, retrying while the previous connection of this user is being cleaned up.
+fn login(addr: SocketAddr, user: &str, pw: &str) -> Link {
+    let deadline = Instant::now() + common::WAIT;
+    loop {
+        if let Some((c, _)) = Link::login(addr, user, pw) {
+            return c;
         }
-    }
-
-    /// Logs in, retrying while the previous connection of this user is being cleaned up.
-    fn login(addr: SocketAddr, user: &str, pw: &str) -> Raw {
-        let deadline = Instant::now() + common::WAIT;
-        loop {
-            if let Some(mut c) = Raw::connect(addr) {
-                c.call(Command::Hello {
-                    udp_port: 0,
-                    p2p_port: 0,
-                });
-                let r = c.call(Command::Username { name: user.into() });
-                if r.is_some_and(|r| r.then == Then::AskPassword) {
-                    let r = c.call(Command::Password {
-                        password: pw.into(),
-                    });
-                    if r.as_ref().is_some_and(|r| r.then == Then::LoggedIn) {
-                        return c;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "{user} cannot log in again");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(Instant::now() < deadline, "{user} cannot log in again");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -180,7 +118,7 @@ fn random_command(rng: &mut StdRng, me: &str, all: &[String]) -> Command {
 }
 
 /// A random line of garbage. Returns true if it ends the connection (over-long).
-fn send_garbage(c: &mut Raw, rng: &mut StdRng) -> Option<bool> {
+fn send_garbage(c: &mut Link, rng: &mut StdRng) -> Option<bool> {
     let (bytes, ends): (Vec<u8>, bool) = match rng.random_range(0..6) {
         0 => (b"{not json at all\n".to_vec(), false),
         1 => (b"{\"id\":1,\"cmd\":\"launch_missiles\"}\n".to_vec(), false),
@@ -211,7 +149,7 @@ fn chaos_worker(
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     for s in 0..sessions {
-        let mut c = Raw::login(addr, &me, "pw");
+        let mut c = login(addr, &me, "pw");
         let mut alive = true;
         for _ in 0..rng.random_range(5..40) {
             if rng.random_bool(0.15) {
@@ -267,8 +205,7 @@ fn chaos_worker(
                     if let Some(ServerMsg::Response(r)) = c.read() {
                         if r.re == id && r.then == Then::SendData {
                             let chunk = vec![7u8; 40_000];
-                            let _ = protocol::write_frame(&mut c.w, &chunk);
-                            let _ = c.w.flush();
+                            let _ = c.frame(&chunk);
                         }
                     }
                 }
@@ -370,7 +307,7 @@ fn chaos_leaves_the_server_serving_with_its_threads_and_presence_intact() {
     let pump = {
         let (slow_gone, pumped) = (slow_gone.clone(), pumped.clone());
         std::thread::spawn(move || {
-            let mut p = Raw::login(addr, "pump", "pw");
+            let mut p = login(addr, "pump", "pw");
             let text = "z".repeat(1000);
             while !slow_gone.load(Ordering::Relaxed) && pumped.load(Ordering::Relaxed) < 200_000 {
                 let ids: Vec<u64> = (0..200)

@@ -8,15 +8,14 @@
 
 mod common;
 
-use chinwag::protocol::{self, Command, Request, Response, ServerMsg, Then};
+use chinwag::protocol::Command;
 use chinwag::server::history::LogEntry;
-use common::{ServerProc, CREDENTIALS};
+use common::{Link, ServerProc, CREDENTIALS};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufReader, BufWriter, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -67,83 +66,6 @@ struct Checked {
     threads: usize,
     posts: usize,
     lines_parsed: usize,
-}
-
-/// A protocol client that never panics: a dead server just ends it.
-struct Link {
-    w: BufWriter<TcpStream>,
-    r: BufReader<TcpStream>,
-    next: u64,
-}
-
-impl Link {
-    fn connect(addr: SocketAddr) -> Option<Link> {
-        let s = TcpStream::connect(addr).ok()?;
-        s.set_read_timeout(Some(common::WAIT)).ok()?;
-        Some(Link {
-            w: BufWriter::new(s.try_clone().ok()?),
-            r: BufReader::new(s),
-            next: 1,
-        })
-    }
-
-    fn call(&mut self, cmd: Command) -> Option<Response> {
-        self.call_inner(cmd, false)
-    }
-
-    /// For a reply that may be too long for one protocol line: it arrives as text events,
-    /// then the response with the last line; put them back together. (Only where no
-    /// other events can come.)
-    fn call_long(&mut self, cmd: Command) -> Option<Response> {
-        self.call_inner(cmd, true)
-    }
-
-    fn call_inner(&mut self, cmd: Command, long: bool) -> Option<Response> {
-        let id = self.next;
-        self.next += 1;
-        self.w
-            .write_all(&protocol::encode(&Request { id, cmd }))
-            .ok()?;
-        self.w.flush().ok()?;
-        let mut buf = Vec::new();
-        let mut texts = Vec::new();
-        loop {
-            match protocol::read_msg::<_, ServerMsg>(&mut self.r, &mut buf).ok()? {
-                ServerMsg::Response(mut r) if r.re == id => {
-                    texts.append(&mut r.lines);
-                    r.lines = texts;
-                    return Some(r);
-                }
-                ServerMsg::Event(chinwag::protocol::Event::Text { text }) if long => {
-                    texts.push(text)
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn login(addr: SocketAddr, user: &str, pw: &str) -> Option<(Link, Response)> {
-        let mut l = Link::connect(addr)?;
-        l.call(Command::Hello {
-            udp_port: 0,
-            p2p_port: 0,
-        })?;
-        let r = l.call(Command::Username { name: user.into() })?;
-        let r = match r.then {
-            Then::AskPassword => l.call(Command::Password {
-                password: pw.into(),
-            })?,
-            Then::AskNewPassword => l.call(Command::NewPassword {
-                password: pw.into(),
-            })?,
-            _ => r,
-        };
-        (r.then == Then::LoggedIn).then_some((l, r))
-    }
-
-    fn line(&mut self, cmd: Command) -> Option<String> {
-        self.call(cmd).map(|r| r.lines.join("\n"))
-    }
 }
 
 /// The number in `Broadcast message, #12 broadcast at ...` and the like.

@@ -109,7 +109,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
+        Client::over(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A client on a connected socket, with the read timeout every test relies on.
+    fn over(s: TcpStream) -> Client {
         s.set_read_timeout(Some(WAIT)).unwrap();
         Client {
             w: BufWriter::new(s.try_clone().unwrap()),
@@ -619,14 +623,105 @@ impl Client {
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         sock.bind(&SocketAddr::new(local, 0).into()).unwrap();
         sock.connect(&addr.into()).unwrap();
-        let s: TcpStream = sock.into();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        Client {
-            w: BufWriter::new(s.try_clone().unwrap()),
+        Client::over(sock.into())
+    }
+}
+
+/// A protocol client that never panics, for tests where the server may cut it off or die
+/// at any moment (chaos, crash): every step returns `None` once the connection is gone.
+pub struct Link {
+    w: BufWriter<TcpStream>,
+    r: BufReader<TcpStream>,
+    next: u64,
+}
+
+impl Link {
+    pub fn connect(addr: SocketAddr) -> Option<Link> {
+        let s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(WAIT)).ok()?;
+        Some(Link {
+            w: BufWriter::new(s.try_clone().ok()?),
             r: BufReader::new(s),
             next: 1,
-            events: Vec::new(),
-            name: String::new(),
+        })
+    }
+
+    /// Hello, username, then password or new password; the welcome response if welcomed.
+    pub fn login(addr: SocketAddr, user: &str, pw: &str) -> Option<(Link, Response)> {
+        let mut l = Link::connect(addr)?;
+        l.call(Command::Hello {
+            udp_port: 0,
+            p2p_port: 0,
+        })?;
+        let r = l.call(Command::Username { name: user.into() })?;
+        let r = match r.then {
+            Then::AskPassword => l.call(Command::Password {
+                password: pw.into(),
+            })?,
+            Then::AskNewPassword => l.call(Command::NewPassword {
+                password: pw.into(),
+            })?,
+            _ => r,
+        };
+        (r.then == Then::LoggedIn).then_some((l, r))
+    }
+
+    pub fn send(&mut self, cmd: Command) -> Option<u64> {
+        let id = self.next;
+        self.next += 1;
+        self.raw(&protocol::encode(&Request { id, cmd }))?;
+        Some(id)
+    }
+
+    pub fn raw(&mut self, bytes: &[u8]) -> Option<()> {
+        self.w.write_all(bytes).ok()?;
+        self.w.flush().ok()
+    }
+
+    /// One binary payload frame (an upload's data).
+    pub fn frame(&mut self, data: &[u8]) -> Option<()> {
+        protocol::write_frame(&mut self.w, data).ok()?;
+        self.w.flush().ok()
+    }
+
+    /// The next message of any kind.
+    pub fn read(&mut self) -> Option<ServerMsg> {
+        let mut buf = Vec::new();
+        protocol::read_msg(&mut self.r, &mut buf).ok()
+    }
+
+    /// Sends and waits for the response; `None` if the server says goodbye or reports a
+    /// protocol error instead.
+    pub fn call(&mut self, cmd: Command) -> Option<Response> {
+        self.call_inner(cmd, false)
+    }
+
+    /// For a reply that may be too long for one protocol line: it arrives as text events,
+    /// then the response with the last line; put them back together. (Only where no
+    /// other events can come.)
+    pub fn call_long(&mut self, cmd: Command) -> Option<Response> {
+        self.call_inner(cmd, true)
+    }
+
+    fn call_inner(&mut self, cmd: Command, long: bool) -> Option<Response> {
+        let id = self.send(cmd)?;
+        let mut texts = Vec::new();
+        loop {
+            match self.read()? {
+                ServerMsg::Response(mut r) if r.re == id => {
+                    texts.append(&mut r.lines);
+                    r.lines = texts;
+                    return Some(r);
+                }
+                ServerMsg::Event(Event::Text { text }) if long => texts.push(text),
+                ServerMsg::Event(Event::Bye { .. } | Event::Error { .. }) => return None,
+                _ => {}
+            }
         }
+    }
+
+    /// The response's lines joined.
+    pub fn line(&mut self, cmd: Command) -> Option<String> {
+        self.call(cmd).map(|r| r.lines.join("\n"))
     }
 }
