@@ -315,8 +315,20 @@ fn gather(reports: Vec<Report>, first_send: u64) -> (Latency, u64, f64) {
     )
 }
 
-fn put_latency(row: &mut Row, l: &Latency) {
-    row.put("p50_ms", l.p50_ms)
+/// The columns every delivery scenario reports: counts, rate, then latency.
+fn put_deliveries(
+    row: &mut Row,
+    sent: u64,
+    expected: u64,
+    delivered: u64,
+    per_s: f64,
+    l: &Latency,
+) {
+    row.put("sent", sent as f64)
+        .put("delivered", delivered as f64)
+        .put("lost", expected.saturating_sub(delivered) as f64)
+        .put("deliveries_per_s", per_s)
+        .put("p50_ms", l.p50_ms)
         .put("p90_ms", l.p90_ms)
         .put("p99_ms", l.p99_ms)
         .put("max_ms", l.max_ms)
@@ -369,12 +381,8 @@ fn fanout(
     sending.stop();
     let mut row = Row::new(kind.name());
     row.put("clients", logged_in as f64)
-        .put("reconnects", reconnects as f64)
-        .put("sent", sent as f64)
-        .put("delivered", delivered as f64)
-        .put("lost", expected.saturating_sub(delivered) as f64)
-        .put("deliveries_per_s", per_s);
-    put_latency(&mut row, &lat);
+        .put("reconnects", reconnects as f64);
+    put_deliveries(&mut row, sent, expected, delivered, per_s, &lat);
     row.put("server_cpu_s", cpu);
     Ok(row)
 }
@@ -452,12 +460,8 @@ fn dm(
     bg_sender.stop();
     bg.stop();
     let mut row = Row::new(kind.name());
-    row.put("pairs", pairs as f64)
-        .put("sent", sent as f64)
-        .put("delivered", delivered as f64)
-        .put("lost", sent.saturating_sub(delivered) as f64)
-        .put("deliveries_per_s", per_s);
-    put_latency(&mut row, &lat);
+    row.put("pairs", pairs as f64);
+    put_deliveries(&mut row, sent, sent, delivered, per_s, &lat);
     Ok(row)
 }
 
@@ -501,12 +505,8 @@ fn room(
     let n = crowd.len();
     let (lat, delivered, per_s) = gather(crowd.stop(), first);
     let mut row = Row::new(kind.name());
-    row.put("members", n as f64)
-        .put("sent", sent as f64)
-        .put("delivered", delivered as f64)
-        .put("lost", expected.saturating_sub(delivered) as f64)
-        .put("deliveries_per_s", per_s);
-    put_latency(&mut row, &lat);
+    row.put("members", n as f64);
+    put_deliveries(&mut row, sent, expected, delivered, per_s, &lat);
     Ok(row)
 }
 
