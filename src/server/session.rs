@@ -172,7 +172,7 @@ impl Session {
     /// Has the syncer thread send `reply` once `file` is fsynced, or an error if that
     /// fails. The session goes on with the next request meanwhile.
     fn respond_after_sync(&self, id: u64, reply: Reply, file: SyncPoint) {
-        let encode = |ok, lines| -> Arc<[u8]> {
+        let response = move |ok, lines| -> Arc<[u8]> {
             protocol::encode(&Response {
                 re: id,
                 ok,
@@ -181,13 +181,16 @@ impl Session {
             })
             .into()
         };
-        let saved = encode(reply.ok, reply.lines);
-        let failed = encode(false, vec![text::SAVE_FAILED.to_string()]);
+        let saved = response(reply.ok, reply.lines);
         let conn = self.conn.clone();
         let unsynced = self.unsynced.clone();
         unsynced.fetch_add(1, Ordering::SeqCst);
         self.state.0.syncer.after_sync(Some(file), move |ok| {
-            conn.send(Out::Line(if ok { saved } else { failed }));
+            let line = match ok {
+                true => saved,
+                false => response(false, vec![text::SAVE_FAILED.to_string()]),
+            };
+            conn.send(Out::Line(line));
             unsynced.fetch_sub(1, Ordering::SeqCst);
         });
     }
