@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-results}
 
-cargo build --release --bins || exit 1
+cargo build --release --workspace || exit 1
 
 if ! command -v ngircd >/dev/null 2>&1 && [ ! -x /usr/sbin/ngircd ]; then
     if command -v apt-get >/dev/null 2>&1; then

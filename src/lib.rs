@@ -18,6 +18,9 @@
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
 //!
+//! The load and latency bench, `chinwag-bench`, is its own crate in the workspace
+//! (`chinwag-bench/`), a user of `protocol` and `transfer`.
+//!
 //! # Threads
 //!
 //! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, 1 syncer thread
@@ -48,7 +51,6 @@
 //!   process's thread ceiling.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 pub mod client;
 pub mod names;
 pub mod protocol;

@@ -12,13 +12,11 @@
 //! * `sender`      – the [`send_file`] state machine (handshake, data, FIN).
 //! * `session`     – one incoming transfer on the receiving side.
 //! * `receiver`    – the receiving thread that multiplexes sessions.
-//! * `bench`       – loopback throughput benchmarks.
 //!
 //! Durability note: the receiver closes the temp file and renames it after
 //! the hash matched, without fsync (a crash right after may lose the file,
 //! never show a wrong one under a name that was not verified in-process).
 
-mod bench;
 mod lossy;
 mod receiver;
 mod send_window;
@@ -27,20 +25,20 @@ mod session;
 mod wire;
 
 #[cfg(test)]
+mod test_files;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
-pub(crate) use bench::temp_dir;
-pub use bench::{bench, bench_raw_udp, bench_tcp_copy, BenchResult};
 pub use lossy::LossConfig;
 pub use receiver::{Receiver, RecvEvent};
 pub use sender::send_file;
 
 /// Total UDP payload of a data datagram (header included). Must stay <= 1,400.
-pub(crate) const DATAGRAM: usize = 1200;
+pub const DATAGRAM: usize = 1200;
 /// File bytes carried by one data datagram.
 pub(crate) const CHUNK: usize = DATAGRAM - wire::DATA_HEADER;
 /// Sliding-window size in chunks (both sides); power of two.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError};
 
-use super::bench::{random_file, same_contents, temp_dir, TempDir};
+use super::test_files::{random_file, same_contents, temp_dir, TempDir};
 use super::wire::{self, Packet};
 use super::*;
 
@@ -406,41 +406,4 @@ fn file_change_is_detected() {
         .unwrap();
     let r = sender::check_unchanged(&mut f, &meta);
     assert!(matches!(r, Err(TransferError::FileChanged)), "{r:?}");
-}
-
-/// Throughput figures for the report (release mode, not part of the normal run):
-/// `cargo test --release --lib transfer::tests::bench_report -- --ignored --nocapture`
-/// (`CHINWAG_BENCH_MB` sets the size, default 200).
-#[test]
-#[ignore]
-fn bench_report() {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let mb = std::env::var("CHINWAG_BENCH_MB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    let raw = bench_raw_udp(mb).unwrap();
-    println!(
-        "raw udp send  {mb} MB: {:8.1} MB/s ({:.2} s, {:.1}% delivered)",
-        raw.mb_per_s,
-        raw.secs,
-        raw.bytes as f64 / (mb as f64 * 1e4)
-    );
-    let tcp = bench_tcp_copy(mb).unwrap();
-    println!(
-        "tcp copy      {mb} MB: {:8.1} MB/s ({:.2} s)",
-        tcp.mb_per_s, tcp.secs
-    );
-    for (label, drop) in [("0%", 0.0), ("1%", 0.01), ("5%", 0.05)] {
-        let loss = LossConfig {
-            drop,
-            seed: 7,
-            ..LossConfig::default()
-        };
-        let r = bench(mb, &loss).unwrap();
-        println!(
-            "udp loss {label:>3} {mb} MB: {:8.1} MB/s ({:.2} s)",
-            r.mb_per_s, r.secs
-        );
-    }
 }

@@ -46,7 +46,7 @@ impl Server {
     /// `users` is given, credentials.txt is written first with `bench0..users` (password
     /// `pw` + the number).
     pub fn chinwag(exe: &Path, max_clients: usize, users: usize) -> Result<Server, String> {
-        let dir = crate::transfer::temp_dir("chinwag").map_err(|e| format!("temp dir: {e}"))?;
+        let dir = crate::udp::temp_dir("chinwag").map_err(|e| format!("temp dir: {e}"))?;
         let mut creds = String::new();
         for i in 0..users {
             creds.push_str(&format!("{} {}\n", user_name(i), password(i)));
@@ -73,7 +73,7 @@ impl Server {
     /// Starts ngircd in the foreground with a generated configuration: no DNS, ident or
     /// PAM, no connection limits, penalties off (so one client may send 100 lines/s).
     pub fn ngircd(exe: &Path) -> Result<Server, String> {
-        let dir = crate::transfer::temp_dir("ngircd").map_err(|e| format!("temp dir: {e}"))?;
+        let dir = crate::udp::temp_dir("ngircd").map_err(|e| format!("temp dir: {e}"))?;
         let port = free_port().map_err(|e| e.to_string())?;
         let conf = dir.path().join("ngircd.conf");
         fs::write(&conf, ngircd_conf(port))

@@ -4,8 +4,8 @@
 //! shuts the socket down, timing every line that carries its scenario's marker
 //! (`MARKER<micros since the bench started>`).
 
-use super::procs::{password, user_name, Kind};
-use crate::protocol::{self, Command, Request, ServerMsg, Then};
+use crate::procs::{password, user_name, Kind};
+use chinwag::protocol::{self, Command, Request, ServerMsg, Then};
 use crossbeam_channel::{Receiver, Sender};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -1,22 +1,21 @@
-//! Loopback throughput benchmarks for `chinwag-bench`, plus the small temp
-//! dir / random file / file comparison helpers the tests share.
+//! Loopback throughput of the peer-to-peer UDP transport, beside a plain TCP copy and
+//! bare UDP sends as yardsticks.
 //!
-//! [`bench`] runs a real [`Receiver`] and [`send_file`] over 127.0.0.1 and
-//! checks the saved copy byte for byte; [`bench_tcp_copy`] moves the same
-//! amount through a plain TCP connection (read file -> socket -> write file)
-//! as a yardstick, and [`bench_raw_udp`] measures the ceiling: bare `send` calls of
-//! full-size datagrams with nothing on top. Sizes are in MB of 1,000,000 bytes.
+//! [`bench`] runs a real [`Receiver`] and [`send_file`] over 127.0.0.1 and checks the
+//! saved copy's BLAKE3 hash; [`bench_tcp_copy`] moves the same amount through a plain TCP
+//! connection (read file -> socket -> write file), and [`bench_raw_udp`] measures the
+//! ceiling: bare `send` calls of full-size datagrams with nothing on top. Sizes are in MB
+//! of 1,000,000 bytes.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use super::lossy::LossConfig;
-use super::{bind_udp, send_file, Receiver, RecvEvent, DATAGRAM};
+use chinwag::transfer::{send_file, LossConfig, Receiver, RecvEvent, DATAGRAM};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
 /// Outcome of one benchmark run.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +26,7 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
-    fn new(bytes: u64, secs: f64) -> BenchResult {
+    pub fn new(bytes: u64, secs: f64) -> BenchResult {
         BenchResult {
             bytes,
             secs,
@@ -36,119 +35,94 @@ impl BenchResult {
     }
 }
 
-pub(crate) use tempfile::TempDir;
-
 /// A scratch directory under the system temp dir, named after `tag`, removed on drop.
-pub(crate) fn temp_dir(tag: &str) -> io::Result<TempDir> {
+pub fn temp_dir(tag: &str) -> io::Result<TempDir> {
     tempfile::Builder::new()
-        .prefix(&format!("chinwag-{tag}-"))
+        .prefix(&format!("chinwag-bench-{tag}-"))
         .tempdir()
 }
 
-/// Write `bytes` pseudo-random bytes to `path`.
-pub(crate) fn random_file(path: &Path, bytes: u64, seed: u64) -> io::Result<()> {
+/// Writes `bytes` pseudo-random bytes to `path` and returns their BLAKE3 hash.
+pub fn random_file(path: &Path, bytes: u64, seed: u64) -> io::Result<blake3::Hash> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let mut hasher = blake3::Hasher::new();
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let mut block = vec![0u8; 1 << 16];
     let mut left = bytes;
     while left > 0 {
-        rng.fill_bytes(&mut block);
         let n = left.min(block.len() as u64) as usize;
+        rng.fill_bytes(&mut block[..n]);
+        hasher.update(&block[..n]);
         w.write_all(&block[..n])?;
         left -= n as u64;
     }
-    w.flush()
+    w.flush()?;
+    Ok(hasher.finalize())
 }
 
-/// True if both files have identical contents (streamed, bounded memory).
-pub(crate) fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
-    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
-    if fa.metadata()?.len() != fb.metadata()?.len() {
-        return Ok(false);
-    }
-    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
-    loop {
-        let n = read_full(&mut fa, &mut ba)?;
-        if n != read_full(&mut fb, &mut bb)? || ba[..n] != bb[..n] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
+fn hash_of(path: &Path) -> io::Result<blake3::Hash> {
+    Ok(blake3::Hasher::new()
+        .update_reader(File::open(path)?)?
+        .finalize())
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-fn other(msg: String) -> io::Error {
-    io::Error::other(msg)
-}
-
-/// Send a random `size_mb` MB file over the UDP transport on loopback and
-/// verify the received copy; the time covers `send_file` end to end.
+/// Sends a random `size_mb` MB file over the UDP transport on loopback and verifies the
+/// received copy; the time covers `send_file` end to end.
 pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
-    let tmp = temp_dir("bench")?;
+    let tmp = temp_dir("udp")?;
     let (src_dir, dst_dir) = (tmp.path().join("src"), tmp.path().join("dst"));
     fs::create_dir_all(&src_dir)?;
     fs::create_dir_all(&dst_dir)?;
     let src = src_dir.join("bench.bin");
-    let bytes = size_mb * 1_000_000;
-    random_file(&src, bytes, 42)?;
+    let want = random_file(&src, size_mb * 1_000_000, 42)?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let recv = Receiver::bind("127.0.0.1:0".parse().unwrap(), dst_dir, *loss, tx)?;
+    let recv = Receiver::bind(([127, 0, 0, 1], 0).into(), dst_dir, *loss, tx)?;
     let dest: SocketAddr = ([127, 0, 0, 1], recv.local_port()).into();
     recv.expect("benchtoken", "bench", "bench.bin");
     let t0 = Instant::now();
     let sent = send_file(dest, "benchtoken", &src, loss, &mut |_, _| {})
-        .map_err(|e| other(format!("send_file: {e}")))?;
+        .map_err(|e| io::Error::other(format!("send_file: {e}")))?;
     let secs = t0.elapsed().as_secs_f64();
     match rx.recv_timeout(Duration::from_secs(30)) {
         Ok(RecvEvent::Received { saved_as, .. }) => {
-            if !same_contents(&src, &saved_as)? {
-                return Err(other("received file differs".into()));
+            if hash_of(&saved_as)? != want {
+                return Err(io::Error::other("received file differs"));
             }
         }
-        other_ev => return Err(other(format!("unexpected receiver event {other_ev:?}"))),
+        ev => {
+            return Err(io::Error::other(format!(
+                "unexpected receiver event {ev:?}"
+            )))
+        }
     }
     recv.shutdown();
     Ok(BenchResult::new(sent, secs))
 }
 
-/// Copy a random `size_mb` MB file through a loopback TCP connection
-/// (file -> socket -> file) for comparison with [`bench()`].
+/// Copies a random `size_mb` MB file through a loopback TCP connection (file -> socket ->
+/// file) for comparison with [`bench()`].
 pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
-    let tmp = temp_dir("tcpbench")?;
-    let src = tmp.path().join("src.bin");
-    let dst = tmp.path().join("dst.bin");
+    let tmp = temp_dir("tcp")?;
+    let (src, dst) = (tmp.path().join("src.bin"), tmp.path().join("dst.bin"));
     let bytes = size_mb * 1_000_000;
-    random_file(&src, bytes, 43)?;
+    let want = random_file(&src, bytes, 43)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let dst2 = dst.clone();
     let t0 = Instant::now();
     let reader = std::thread::spawn(move || -> io::Result<u64> {
         let (mut conn, _) = listener.accept()?;
-        let mut out = File::create(&dst2)?;
-        io::copy(&mut conn, &mut out)
+        io::copy(&mut conn, &mut File::create(&dst2)?)
     });
     let mut conn = TcpStream::connect(addr)?;
     io::copy(&mut File::open(&src)?, &mut conn)?;
     conn.shutdown(std::net::Shutdown::Write)?;
     let got = reader
         .join()
-        .map_err(|_| other("tcp reader panicked".into()))??;
+        .map_err(|_| io::Error::other("tcp reader panicked"))??;
     let secs = t0.elapsed().as_secs_f64();
-    if got != bytes || !same_contents(&src, &dst)? {
-        return Err(other("tcp copy differs".into()));
+    if got != bytes || hash_of(&dst)? != want {
+        return Err(io::Error::other("tcp copy differs"));
     }
     Ok(BenchResult::new(bytes, secs))
 }
@@ -157,9 +131,10 @@ pub fn bench_tcp_copy(size_mb: u64) -> io::Result<BenchResult> {
 /// (the transport's size) on loopback, to a thread that only counts what arrives. No
 /// reliability: the rate is of bytes delivered, from the first send to the last arrival.
 pub fn bench_raw_udp(size_mb: u64) -> io::Result<BenchResult> {
-    let rx = bind_udp("127.0.0.1:0".parse().unwrap())?;
+    let rx = UdpSocket::bind("127.0.0.1:0")?;
     rx.set_read_timeout(Some(Duration::from_millis(300)))?;
-    let tx = bind_udp("127.0.0.1:0".parse().unwrap())?;
+    socket2::SockRef::from(&rx).set_recv_buffer_size(4 << 20)?;
+    let tx = UdpSocket::bind("127.0.0.1:0")?;
     tx.connect(rx.local_addr()?)?;
     let count = size_mb * 1_000_000 / DATAGRAM as u64;
     let counter = std::thread::spawn(move || {
@@ -179,6 +154,6 @@ pub fn bench_raw_udp(size_mb: u64) -> io::Result<BenchResult> {
     }
     let (got, last) = counter
         .join()
-        .map_err(|_| other("udp counter panicked".into()))?;
+        .map_err(|_| io::Error::other("udp counter panicked"))?;
     Ok(BenchResult::new(got, (last - t0).as_secs_f64()))
 }

@@ -14,15 +14,20 @@
 //! - `idle`: N idle logged-in clients: the server's RSS per client, threads, open files.
 //! - `udp`: the peer-to-peer UDP file transfer at 0/1/5% loss against a plain TCP copy.
 //! - `report`: the README table from the JSON files of a run.
+//!
+//! Its own crate in the workspace, so the `chinwag` library carries no bench-only
+//! dependency; it uses the library's `protocol` and `transfer` as any client would.
 
-pub mod clients;
-pub mod procs;
-pub mod report;
-pub mod scenarios;
-pub mod stats;
+mod clients;
+mod procs;
+mod report;
+mod scenarios;
+mod stats;
+mod udp;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// The command line.
 #[derive(Parser, Debug)]
@@ -159,4 +164,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
     outcome.write_json(&path)?;
     println!("(written to {})", path.display());
     Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chinwag-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,13 +1,14 @@
 //! The scenarios: each starts its server(s), drives them with a crowd of clients and
 //! returns an [`Outcome`] with one row per server.
 
-use super::clients::{now_us, Crowd, Link, Plan, Report, CHANNEL};
-use super::procs::{cpu_secs, user_name, Kind, Server};
-use super::report::{Machine, Outcome, Row};
-use super::stats::{per_sec, Latency};
-use super::{Against, Scenario};
-use crate::protocol::Command;
-use crate::transfer::{self, LossConfig};
+use crate::clients::{now_us, Crowd, Link, Plan, Report, CHANNEL};
+use crate::procs::{cpu_secs, user_name, Kind, Server};
+use crate::report::{Machine, Outcome, Row};
+use crate::stats::{per_sec, Latency};
+use crate::udp;
+use crate::{Against, Scenario};
+use chinwag::protocol::Command;
+use chinwag::transfer::LossConfig;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -556,7 +557,7 @@ fn udp(size_mb: u64) -> Result<Vec<Row>, String> {
             reorder: 0.0,
             seed: 7,
         };
-        let r = transfer::bench(size_mb, &loss).map_err(|e| format!("{name}: {e}"))?;
+        let r = udp::bench(size_mb, &loss).map_err(|e| format!("{name}: {e}"))?;
         let mut row = Row::new(name);
         row.put("mb_per_s", r.mb_per_s)
             .put("secs", r.secs)
@@ -564,8 +565,15 @@ fn udp(size_mb: u64) -> Result<Vec<Row>, String> {
         rows.push(row);
     }
     eprintln!("udp: {size_mb} MB, plain TCP copy...");
-    let r = transfer::bench_tcp_copy(size_mb).map_err(|e| format!("tcp copy: {e}"))?;
+    let r = udp::bench_tcp_copy(size_mb).map_err(|e| format!("tcp copy: {e}"))?;
     let mut row = Row::new("tcp copy");
+    row.put("mb_per_s", r.mb_per_s)
+        .put("secs", r.secs)
+        .put("mb", r.bytes as f64 / 1e6);
+    rows.push(row);
+    eprintln!("udp: {size_mb} MB, bare UDP sends...");
+    let r = udp::bench_raw_udp(size_mb).map_err(|e| format!("raw udp: {e}"))?;
+    let mut row = Row::new("raw udp send");
     row.put("mb_per_s", r.mb_per_s)
         .put("secs", r.secs)
         .put("mb", r.bytes as f64 / 1e6);
