@@ -57,4 +57,5 @@ pub mod protocol;
 pub mod server;
 pub mod text;
 pub mod timefmt;
+pub mod tls;
 pub mod transfer;

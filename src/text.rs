@@ -115,3 +115,21 @@ pub fn invalid_title(name: &str) -> String {
 pub fn too_large(name: &str, limit: u64) -> String {
     format!("Error. {name} is larger than the server accepts ({limit} bytes)")
 }
+
+/// Scripted mode, or the user said no, to a server not in known_servers.
+pub fn tls_unknown_server(fingerprint: &str) -> String {
+    format!("Error. Unknown server certificate {fingerprint}: pass --fingerprint or --trust-new")
+}
+
+/// known_servers holds another certificate for this server.
+pub fn tls_changed_server(was: &str, got: &str, path: &std::path::Path, line: usize) -> String {
+    format!(
+        "Error. The server's certificate changed: known_servers has {was}, the server sent {got}. If the change is expected, remove line {line} of {}",
+        path.display()
+    )
+}
+
+/// `--fingerprint` named another certificate.
+pub fn tls_fingerprint_mismatch(want: &str, got: &str) -> String {
+    format!("Error. The server's certificate is {got}, not {want}")
+}
