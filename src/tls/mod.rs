@@ -9,11 +9,13 @@
 //!   kept in DATA_DIR/tls/ (key 0600) so the fingerprint stays across restarts.
 //! - [`client_config`] with a [`Trust`]: a CA file, a pinned fingerprint, or trust on first
 //!   use through [`KnownServers`].
+//! - [`Sealer`] and [`Opener`]: UDP upload datagrams sealed with ChaCha20-Poly1305.
 //! - [`looks_like_tls`]: how one port tells a TLS client from a plain one by its first
 //!   byte.
 
 mod cert;
 mod known;
+mod seal;
 mod trust;
 
 #[cfg(test)]
@@ -21,6 +23,7 @@ mod tests;
 
 pub use cert::{fingerprint, Identity, CERT_FILE, KEY_FILE};
 pub use known::{KnownServers, Lookup};
+pub use seal::{new_transfer_key, Direction, Opener, Sealer, TransferKey, SEAL_OVERHEAD};
 pub use trust::{client_config, AskFirstUse, Refusal, RefusalSlot, Trust};
 
 use std::fmt;
