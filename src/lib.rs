@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod cluster;
 pub mod names;
 pub mod protocol;
 pub mod server;

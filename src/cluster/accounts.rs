@@ -1,0 +1,198 @@
+//! Accounts, lockouts, blocks and the offline queue in Redis.
+//!
+//! Sign-up is `HSETNX`: of two nodes signing up one name at once, exactly one wins.
+//! Failed logins count in one Lua script per attempt, so every node's failures add up
+//! and the lockout (a key with a TTL) holds on every node until Redis expires it.
+
+use super::{key, RedisStore, StoreError};
+use redis::Script;
+use std::time::Duration;
+
+/// What a failed password attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// This many attempts are left before the lockout.
+    TryAgain(u32),
+    /// That attempt locked the account.
+    NowBlocked,
+    /// The account was locked already.
+    Blocked,
+}
+
+const FAIL: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local f = redis.call('INCR', KEYS[1])
+if f >= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  return 0
+end
+return tonumber(ARGV[1]) - f
+";
+
+impl RedisStore {
+    /// Adds an account unless the name is taken; true if it was added.
+    pub fn add_account(&self, name: &str, secret: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            redis::cmd("HSETNX")
+                .arg(key(&["accounts"]))
+                .arg(name)
+                .arg(secret)
+                .query(c)
+        })
+    }
+
+    /// The stored password or hash of `name`.
+    pub fn secret(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            redis::cmd("HGET")
+                .arg(key(&["accounts"]))
+                .arg(name)
+                .query(c)
+        })
+    }
+
+    /// Every account, sorted by name (for `export`).
+    pub fn accounts(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut all: Vec<(String, String)> =
+            self.with(|c| redis::cmd("HGETALL").arg(key(&["accounts"])).query(c))?;
+        all.sort();
+        Ok(all)
+    }
+
+    /// Counts a failed password for `name` against `attempts`, locking for `block`.
+    pub fn login_failed(
+        &self,
+        name: &str,
+        attempts: u32,
+        block: Duration,
+    ) -> Result<Failure, StoreError> {
+        let left: i64 = self.with(|c| {
+            Script::new(FAIL)
+                .key(key(&["fails", name]))
+                .key(key(&["locked", name]))
+                .arg(attempts)
+                .arg(block.as_millis().max(1) as u64)
+                .invoke(c)
+        })?;
+        Ok(match left {
+            -1 => Failure::Blocked,
+            0 => Failure::NowBlocked,
+            n => Failure::TryAgain(n as u32),
+        })
+    }
+
+    /// Whether `name` is locked out now.
+    pub fn is_locked(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| redis::cmd("EXISTS").arg(key(&["locked", name])).query(c))
+    }
+
+    /// A successful login resets the failure count.
+    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
+        self.with(|c| redis::cmd("DEL").arg(key(&["fails", name])).exec(c))
+    }
+
+    /// `who` blocks (or, with `on` false, unblocks) `whom`.
+    pub fn set_block(&self, who: &str, whom: &str, on: bool) -> Result<(), StoreError> {
+        let verb = if on { "SADD" } else { "SREM" };
+        self.with(|c| {
+            redis::cmd(verb)
+                .arg(key(&["blocks", who]))
+                .arg(whom)
+                .exec(c)
+        })
+    }
+
+    /// Whom `who` blocks, sorted.
+    pub fn blocked_by(&self, who: &str) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> =
+            self.with(|c| redis::cmd("SMEMBERS").arg(key(&["blocks", who])).query(c))?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Queues an encoded line for `to`, who is offline everywhere.
+    pub fn queue_offline(&self, to: &str, line: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            redis::cmd("RPUSH")
+                .arg(key(&["offline", to]))
+                .arg(line)
+                .exec(c)
+        })
+    }
+
+    /// What waits for `to`, oldest first. It stays queued until [`Self::delivered_offline`].
+    pub fn pending_offline(&self, to: &str) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            redis::cmd("LRANGE")
+                .arg(key(&["offline", to]))
+                .arg(0)
+                .arg(-1)
+                .query(c)
+        })
+    }
+
+    /// The first `n` queued lines for `to` were sent: drop them (and only them, so a line
+    /// queued meanwhile stays).
+    pub fn delivered_offline(&self, to: &str, n: usize) -> Result<(), StoreError> {
+        self.with(|c| {
+            redis::cmd("LTRIM")
+                .arg(key(&["offline", to]))
+                .arg(n)
+                .arg(-1)
+                .exec(c)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::RedisServer;
+    use super::*;
+
+    #[test]
+    fn one_sign_up_wins_a_name_and_failures_lock_on_every_node() {
+        let redis = RedisServer::start();
+        let (a, b) = (
+            RedisStore::open(&redis.url()).unwrap(),
+            RedisStore::open(&redis.url()).unwrap(),
+        );
+        assert!(a.add_account("yoda", "wise").unwrap());
+        assert!(!b.add_account("yoda", "other").unwrap());
+        assert_eq!(b.secret("yoda").unwrap().as_deref(), Some("wise"));
+        assert_eq!(a.accounts().unwrap(), vec![("yoda".into(), "wise".into())]);
+
+        let block = Duration::from_millis(60);
+        assert_eq!(a.login_failed("yoda", 3, block), Ok(Failure::TryAgain(2)));
+        assert_eq!(b.login_failed("yoda", 3, block), Ok(Failure::TryAgain(1)));
+        assert_eq!(a.login_failed("yoda", 3, block), Ok(Failure::NowBlocked));
+        assert_eq!(b.login_failed("yoda", 3, block), Ok(Failure::Blocked));
+        assert!(b.is_locked("yoda").unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!a.is_locked("yoda").unwrap(), "Redis lifts the lockout");
+        assert_eq!(a.login_failed("yoda", 3, block), Ok(Failure::TryAgain(2)));
+        a.login_succeeded("yoda").unwrap();
+        assert_eq!(b.login_failed("yoda", 3, block), Ok(Failure::TryAgain(2)));
+    }
+
+    #[test]
+    fn blocks_and_the_offline_queue_are_shared() {
+        let redis = RedisServer::start();
+        let (a, b) = (
+            RedisStore::open(&redis.url()).unwrap(),
+            RedisStore::open(&redis.url()).unwrap(),
+        );
+        a.set_block("hans", "yoda", true).unwrap();
+        a.set_block("hans", "luke", true).unwrap();
+        b.set_block("hans", "luke", false).unwrap();
+        assert_eq!(b.blocked_by("hans").unwrap(), vec!["yoda".to_string()]);
+
+        for line in ["one", "two", "three"] {
+            a.queue_offline("luke", line).unwrap();
+        }
+        assert_eq!(b.pending_offline("luke").unwrap(), ["one", "two", "three"]);
+        b.delivered_offline("luke", 2).unwrap();
+        a.queue_offline("luke", "four").unwrap();
+        assert_eq!(b.pending_offline("luke").unwrap(), ["three", "four"]);
+    }
+}

@@ -1,0 +1,176 @@
+//! The broadcast log and the room logs in Redis, and the rooms themselves.
+//!
+//! A log is a counter and a sorted set scored by the message's unix second. One Lua script
+//! takes the next number and adds the entry, so numbers are gapless and unique however
+//! many nodes append at once. Members start with the zero-padded number, so a member is
+//! unique and `since` is one `ZRANGEBYSCORE` (O(log N + answer)), then put in number
+//! order (a clock that stepped back can score a later number lower).
+
+use super::{key, RedisStore, StoreError};
+use crate::server::history::LogEntry;
+use chrono::{Local, TimeZone};
+use redis::Script;
+
+const APPEND: &str = r"
+local n = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], ARGV[1], string.format('%020d', n) .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
+return n
+";
+
+/// Which log: the broadcasts (`messagelog.txt`) or one room's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    Broadcast,
+    Room(u64),
+}
+
+impl Log {
+    fn name(self) -> String {
+        match self {
+            Log::Broadcast => "broadcast".to_string(),
+            Log::Room(id) => format!("room:{id}"),
+        }
+    }
+}
+
+fn parse(member: &str) -> Option<LogEntry> {
+    let mut parts = member.splitn(4, ' ');
+    let number = parts.next()?.parse().ok()?;
+    let ts: i64 = parts.next()?.parse().ok()?;
+    let user = parts.next()?.to_string();
+    let text = parts.next().unwrap_or("").to_string();
+    let time = Local.timestamp_opt(ts, 0).single()?;
+    Some(LogEntry {
+        number,
+        time,
+        user,
+        text,
+    })
+}
+
+impl RedisStore {
+    /// Appends `user`'s `text` at unix second `ts`; its number in the log.
+    pub fn append(&self, log: Log, ts: i64, user: &str, text: &str) -> Result<u64, StoreError> {
+        let name = log.name();
+        self.with(|c| {
+            Script::new(APPEND)
+                .key(key(&[&name, "next"]))
+                .key(key(&[&name, "entries"]))
+                .arg(ts)
+                .arg(format!("{user} {text}"))
+                .invoke(c)
+        })
+    }
+
+    /// Entries strictly later than unix second `t`, in number order.
+    pub fn since(&self, log: Log, t: i64) -> Result<Vec<LogEntry>, StoreError> {
+        let name = log.name();
+        let members: Vec<String> = self.with(|c| {
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(key(&[&name, "entries"]))
+                .arg(format!("({t}"))
+                .arg("+inf")
+                .query(c)
+        })?;
+        let mut entries: Vec<LogEntry> = members.iter().filter_map(|m| parse(m)).collect();
+        entries.sort_by_key(|e| e.number);
+        Ok(entries)
+    }
+
+    /// Every entry, in number order (for `export`).
+    pub fn entries(&self, log: Log) -> Result<Vec<LogEntry>, StoreError> {
+        self.since(log, i64::MIN)
+    }
+
+    /// A new room with `members`; its id (ids count from 1 across the cluster).
+    pub fn create_room(&self, members: &[&str]) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let id: u64 = redis::cmd("INCR").arg(key(&["rooms", "next"])).query(c)?;
+            redis::cmd("SADD")
+                .arg(key(&["room", &id.to_string(), "members"]))
+                .arg(members)
+                .exec(c)?;
+            Ok(id)
+        })
+    }
+
+    /// The members of room `id`, sorted; empty for a room that does not exist.
+    pub fn room_members(&self, id: u64) -> Result<Vec<String>, StoreError> {
+        let members_key = key(&["room", &id.to_string(), "members"]);
+        let mut names: Vec<String> =
+            self.with(|c| redis::cmd("SMEMBERS").arg(members_key).query(c))?;
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::RedisServer;
+    use super::*;
+    use std::sync::Arc;
+
+    const T0: i64 = 1_654_095_600;
+
+    fn numbers(entries: &[LogEntry]) -> Vec<u64> {
+        entries.iter().map(|e| e.number).collect()
+    }
+
+    #[test]
+    fn numbering_is_gapless_across_nodes_appending_at_once() {
+        let redis = RedisServer::start();
+        let nodes: Vec<_> = (0..4)
+            .map(|_| Arc::new(RedisStore::open(&redis.url()).unwrap()))
+            .collect();
+        let handles: Vec<_> = nodes
+            .iter()
+            .cloned()
+            .map(|node| {
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|i| node.append(Log::Broadcast, T0, "yoda", &format!("m{i}")))
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort();
+        assert_eq!(all, (1..=200).collect::<Vec<_>>());
+        assert_eq!(
+            numbers(&nodes[0].entries(Log::Broadcast).unwrap()).len(),
+            200
+        );
+    }
+
+    #[test]
+    fn since_is_strictly_later_in_number_order_and_keeps_odd_text() {
+        let redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        let room = Log::Room(store.create_room(&["yoda", "hans"]).unwrap());
+        for (ts, text) in [
+            (T0, "a"),
+            (T0 + 10, "b  spaced | piped"),
+            (T0 + 5, ""),
+            (T0 + 20, "d"),
+        ] {
+            store.append(room, ts, "yo|da", text).unwrap();
+        }
+        assert_eq!(numbers(&store.since(room, T0).unwrap()), [2, 3, 4]);
+        assert_eq!(numbers(&store.since(room, T0 + 10).unwrap()), [4]);
+        let second = &store.since(room, T0 + 9).unwrap()[0];
+        assert_eq!(
+            (second.user.as_str(), second.text.as_str()),
+            ("yo|da", "b  spaced | piped")
+        );
+        assert!(
+            store.since(Log::Broadcast, T0).unwrap().is_empty(),
+            "logs apart"
+        );
+        assert_eq!(store.room_members(1).unwrap(), ["hans", "yoda"]);
+        assert!(store.room_members(9).unwrap().is_empty());
+    }
+}

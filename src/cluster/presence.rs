@@ -1,0 +1,241 @@
+//! Who is logged in where, across nodes: a lease per user and a heartbeat per node.
+//!
+//! Claiming a login is `SET online:<user> <node> NX PX ttl` (so a user logged in on one
+//! node is refused on every other), and the node records the user in its own hash with
+//! the login time. Each node's heartbeat renews its key and its users' leases; a node
+//! that dies stops renewing, and within the lease time any live node's [`reap`] (one
+//! Lua script, so exactly one node reaps each dead node) frees its users and returns them,
+//! for that node to announce `yoda logged out`.
+//!
+//! [`reap`]: RedisStore::reap_dead_nodes
+
+use super::{key, RedisStore, StoreError};
+use redis::Script;
+use std::time::Duration;
+
+const CLAIM: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+  return 1
+end
+return 0
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+";
+
+const HEARTBEAT: &str = r"
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+for _, user in ipairs(redis.call('HKEYS', KEYS[3])) do
+  local lease = ARGV[3] .. user
+  if redis.call('GET', lease) == ARGV[1] then redis.call('PEXPIRE', lease, ARGV[2]) end
+end
+return 1
+";
+
+const REAP: &str = r"
+local out = {}
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', ARGV[1] .. node) == 0 then
+    local users = redis.call('HKEYS', ARGV[1] .. node .. ':users')
+    for _, user in ipairs(users) do
+      local lease = ARGV[2] .. user
+      if redis.call('GET', lease) == node then redis.call('DEL', lease) end
+      redis.call('ZADD', KEYS[2], ARGV[3], user)
+      table.insert(out, user)
+    end
+    redis.call('DEL', ARGV[1] .. node .. ':users')
+    redis.call('SREM', KEYS[1], node)
+  end
+end
+return out
+";
+
+/// One logged-in user as the cluster sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Online {
+    pub user: String,
+    pub node: String,
+    /// Unix milliseconds of the login.
+    pub since_ms: i64,
+}
+
+fn node_key(node: &str) -> String {
+    key(&["node", node])
+}
+
+fn users_key(node: &str) -> String {
+    key(&["node", node, "users"])
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().max(1) as u64
+}
+
+impl RedisStore {
+    /// Claims `user`'s login for `node` at unix ms `now_ms`; false if logged in anywhere.
+    pub fn claim_login(
+        &self,
+        user: &str,
+        node: &str,
+        now_ms: i64,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let claimed: i64 = self.with(|c| {
+            Script::new(CLAIM)
+                .key(key(&["online", user]))
+                .key(users_key(node))
+                .arg(node)
+                .arg(user)
+                .arg(ms(lease))
+                .arg(now_ms)
+                .invoke(c)
+        })?;
+        Ok(claimed == 1)
+    }
+
+    /// `user` logged out of `node` at unix ms `now_ms`.
+    pub fn release_login(&self, user: &str, node: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            Script::new(RELEASE)
+                .key(key(&["online", user]))
+                .key(users_key(node))
+                .key(key(&["last_seen"]))
+                .arg(node)
+                .arg(user)
+                .arg(now_ms)
+                .invoke::<i64>(c)
+                .map(drop)
+        })
+    }
+
+    /// Says `node` is alive for `lease` more and renews its users' leases as long.
+    pub fn heartbeat(&self, node: &str, lease: Duration) -> Result<(), StoreError> {
+        self.with(|c| {
+            Script::new(HEARTBEAT)
+                .key(node_key(node))
+                .key(key(&["nodes"]))
+                .key(users_key(node))
+                .arg(node)
+                .arg(ms(lease))
+                .arg(key(&["online", ""]))
+                .invoke::<i64>(c)
+                .map(drop)
+        })
+    }
+
+    /// Frees the users of every node whose heartbeat lapsed; those users, now logged out
+    /// (at unix ms `now_ms`), for the caller to announce.
+    pub fn reap_dead_nodes(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            Script::new(REAP)
+                .key(key(&["nodes"]))
+                .key(key(&["last_seen"]))
+                .arg(key(&["node", ""]))
+                .arg(key(&["online", ""]))
+                .arg(now_ms)
+                .invoke(c)
+        })
+    }
+
+    /// Everyone logged in on a live node, sorted by login time.
+    pub fn online(&self) -> Result<Vec<Online>, StoreError> {
+        let nodes: Vec<String> =
+            self.with(|c| redis::cmd("SMEMBERS").arg(key(&["nodes"])).query(c))?;
+        let mut all = Vec::new();
+        for node in nodes {
+            let users: Vec<(String, i64)> =
+                self.with(|c| redis::cmd("HGETALL").arg(users_key(&node)).query(c))?;
+            all.extend(users.into_iter().map(|(user, since_ms)| Online {
+                user,
+                node: node.clone(),
+                since_ms,
+            }));
+        }
+        all.sort_by(|a, b| (a.since_ms, &a.user).cmp(&(b.since_ms, &b.user)));
+        Ok(all)
+    }
+
+    /// Users who logged out at unix ms `from_ms` or later (for `whoelsesince`).
+    pub fn logged_out_since(&self, from_ms: i64) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(key(&["last_seen"]))
+                .arg(from_ms)
+                .arg("+inf")
+                .query(c)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::RedisServer;
+    use super::*;
+
+    const LEASE: Duration = Duration::from_millis(80);
+
+    #[test]
+    fn a_login_is_claimed_once_and_released_by_its_node_only() {
+        let redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        store.heartbeat("a", LEASE).unwrap();
+        store.heartbeat("b", LEASE).unwrap();
+        assert!(store.claim_login("yoda", "a", 1_000, LEASE).unwrap());
+        assert!(!store.claim_login("yoda", "b", 1_001, LEASE).unwrap());
+        assert!(store.claim_login("hans", "b", 1_002, LEASE).unwrap());
+        let names: Vec<_> = store
+            .online()
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.user, o.node))
+            .collect();
+        assert_eq!(
+            names,
+            [("yoda".into(), "a".into()), ("hans".into(), "b".into())]
+        );
+
+        store.release_login("yoda", "b", 2_000).unwrap();
+        assert!(
+            !store.claim_login("yoda", "b", 2_001, LEASE).unwrap(),
+            "b cannot free a's user"
+        );
+        store.release_login("yoda", "a", 2_002).unwrap();
+        assert!(store.claim_login("yoda", "b", 2_003, LEASE).unwrap());
+        assert_eq!(store.logged_out_since(2_001).unwrap(), ["yoda"]);
+    }
+
+    #[test]
+    fn a_dead_node_is_reaped_once_and_its_users_can_log_in_elsewhere() {
+        let redis = RedisServer::start();
+        let store = RedisStore::open(&redis.url()).unwrap();
+        store.heartbeat("dead", LEASE).unwrap();
+        assert!(store.claim_login("yoda", "dead", 1_000, LEASE).unwrap());
+        assert!(
+            store.reap_dead_nodes(1_500).unwrap().is_empty(),
+            "still alive"
+        );
+        for _ in 0..3 {
+            std::thread::sleep(LEASE / 2);
+            store.heartbeat("live", LEASE).unwrap();
+        }
+        assert_eq!(store.reap_dead_nodes(2_000).unwrap(), ["yoda"]);
+        assert!(
+            store.reap_dead_nodes(2_001).unwrap().is_empty(),
+            "reaped once"
+        );
+        assert!(store.claim_login("yoda", "live", 2_002, LEASE).unwrap());
+        let nodes: Vec<_> = store
+            .online()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.node)
+            .collect();
+        assert_eq!(nodes, ["live"]);
+    }
+}
