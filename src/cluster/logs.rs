@@ -94,6 +94,13 @@ impl RedisStore {
         })
     }
 
+    /// How many rooms were ever made (ids run from 1 to this).
+    pub fn room_count(&self) -> Result<u64, StoreError> {
+        let n: Option<u64> =
+            self.with(|c| redis::cmd("GET").arg(key(&["rooms", "next"])).query(c))?;
+        Ok(n.unwrap_or(0))
+    }
+
     /// The members of room `id`, sorted; empty for a room that does not exist.
     pub fn room_members(&self, id: u64) -> Result<Vec<String>, StoreError> {
         let members_key = key(&["room", &id.to_string(), "members"]);
@@ -182,7 +189,9 @@ mod tests {
         let redis = RedisServer::start();
         let store = RedisStore::open(&redis.url()).unwrap();
         let n = 1_000_000i64;
-        store.append(Log::Broadcast, T0, "yoda", "loads the script").unwrap();
+        store
+            .append(Log::Broadcast, T0, "yoda", "loads the script")
+            .unwrap();
         for chunk in (1..n).collect::<Vec<_>>().chunks(20_000) {
             let mut pipe = redis::pipe();
             for &i in chunk {

@@ -8,6 +8,8 @@
 //!   one command or one Lua script: sign-up (`HSETNX`), lockout counting, claiming a
 //!   user's login (`SET NX PX`, renewed by the node's heartbeat), numbering together with
 //!   the append.
+//! - [`forum`]: threads as their file text, changed by compare-and-set.
+//! - [`export`]: the cluster's data written out as a single server's files.
 //! - [`bus`]: one `PUBLISH` per message, one subscriber thread per node that hands what
 //!   arrives to the node's own fan-out, so a broadcast costs O(nodes) Redis operations.
 //!
@@ -20,6 +22,8 @@
 
 pub mod accounts;
 pub mod bus;
+pub mod export;
+pub mod forum;
 pub mod logs;
 pub mod presence;
 
