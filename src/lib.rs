@@ -17,6 +17,10 @@
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
+//! - `tls` — TLS identities, fingerprints, how a client trusts a server, and the AEAD that
+//!   seals UDP uploads (BEHAVIOUR §8; not wired into connections yet).
+//! - `cluster` — the Redis store and pub/sub bus that let several servers act as one
+//!   (BEHAVIOUR §7; not wired into the server yet: it plugs into the store/delivery seam).
 //!
 //! The load and latency bench, `chinwag-bench`, is its own crate in the workspace
 //! (`chinwag-bench/`), a user of `protocol` and `transfer`.
