@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::{Bin, TestServer};
-use std::io::{BufRead, BufReader};
+use common::{Bin, ServerProc, TestServer};
 use std::process::{Command, Stdio};
 
 fn server_bin() -> Command {
@@ -137,59 +136,30 @@ fn scripted_failed_login_exits_non_zero() {
     assert_eq!(c.exit_code(), 1);
 }
 
-/// The real server binary, killed when dropped.
-struct ServerProc(std::process::Child);
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the real server binary on a free port; returns it and the port.
-fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> (ServerProc, u16) {
+/// The real server binary on a free port in `dir`, with the bundled credentials.
+fn spawn_server(dir: &std::path::Path, extra: &[&str]) -> ServerProc {
     std::fs::write(dir.join("credentials.txt"), common::CREDENTIALS).unwrap();
-    let mut child = server_bin()
-        .arg("0")
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = ServerProc(child);
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
-    let port = first.trim().rsplit(':').next().unwrap().parse().unwrap();
-    (server, port)
+    ServerProc::start(dir, extra)
 }
 
 #[test]
 fn sigterm_says_goodbye_to_clients_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, port) = spawn_server(dir.path(), &[]);
-    let server = &mut server.0;
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = Bin::connect(addr, dir.path());
+    let mut server = spawn_server(dir.path(), &[]);
+    let mut c = Bin::connect(server.addr, dir.path());
     c.login("yoda", "wise");
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
+    server.signal("-TERM");
     c.expect("Goodbye. Server shutting down");
     assert_eq!(c.exit_code(), 0);
-    let status = server.wait().unwrap();
+    let status = server.wait();
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn sht_with_the_forum_form_wipes_threads_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, port) = spawn_server(dir.path(), &["destroyforum"]);
-    let server = &mut server.0;
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut server = spawn_server(dir.path(), &["destroyforum"]);
+    let addr = server.addr;
     let mut a = Bin::connect(addr, dir.path());
     a.login("yoda", "wise");
     let mut b = Bin::connect(addr, dir.path());
@@ -203,7 +173,7 @@ fn sht_with_the_forum_form_wipes_threads_and_exits_zero() {
     b.expect("Goodbye. Server shutting down");
     assert_eq!(a.exit_code(), 0);
     assert_eq!(b.exit_code(), 0);
-    assert!(server.wait().unwrap().success());
+    assert!(server.wait().success());
     assert!(!dir.path().join("threads/3331").exists());
     assert!(dir.path().join("credentials.txt").exists());
 }

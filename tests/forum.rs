@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Proc, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -796,19 +795,8 @@ fn an_upload_over_the_limit_is_refused_cleanly() {
 fn the_server_binary_takes_max_upload() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
-    let child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
-        .args(["0", "--max-upload", "1000", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = ServerProc(child);
-    let mut out = std::io::BufReader::new(server.0.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
-    let port: u16 = first.trim().rsplit(':').next().unwrap().parse().unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = Client::login(addr, "yoda", "wise");
+    let server = common::ServerProc::start(dir.path(), &["--max-upload", "1000"]);
+    let mut c = Client::login(server.addr, "yoda", "wise");
     c.lines(crt("3331"));
     let r = c.upload("3331", "big.bin", &[0; 1001]);
     assert_eq!(
@@ -819,16 +807,6 @@ fn the_server_binary_takes_max_upload() {
         c.upload("3331", "ok.bin", &[0; 1000]).lines,
         line("ok.bin uploaded to 3331 thread")
     );
-}
-
-/// The real server binary, killed when dropped.
-struct ServerProc(std::process::Child);
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -15,12 +15,11 @@ use chinwag::protocol::{Command, Farewell, Then};
 use chinwag::text;
 use chinwag::timefmt;
 use chrono::{DateTime, Local, TimeZone};
-use common::{Bin, Client, TestServer, WAIT};
+use common::{Bin, Client, ServerProc, TestServer, WAIT};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command as Proc, Stdio};
 use std::time::{Duration, Instant};
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -1023,46 +1022,6 @@ fn torn_lines_left_by_a_crash_are_cut_and_numbering_continues() {
     }
 }
 
-/// The real server binary, killed (SIGKILL) when dropped.
-struct ServerProc(Child);
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `chinwag-server` on a free port in `dir`; its stdout lines arrive on the
-/// returned channel (read in the background, so the server never blocks on a full pipe).
-fn spawn_server(dir: &Path) -> (ServerProc, SocketAddr, crossbeam_channel::Receiver<String>) {
-    let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
-        .args(["0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let server = ServerProc(child);
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let port: u16 = first
-        .trim()
-        .strip_prefix("chinwag server listening on 0.0.0.0:")
-        .unwrap_or_else(|| panic!("first line {first:?}"))
-        .parse()
-        .unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    (server, SocketAddr::from(([127, 0, 0, 1], port)), rx)
-}
-
 /// Waits for the server to print `want` exactly; returns the lines before it.
 fn server_says(rx: &crossbeam_channel::Receiver<String>, want: &str) -> Vec<String> {
     let deadline = Instant::now() + WAIT;
@@ -1081,32 +1040,32 @@ fn server_says(rx: &crossbeam_channel::Receiver<String>, want: &str) -> Vec<Stri
 fn the_server_prints_one_line_per_toom_interaction() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
-    let (_server, addr, out) = spawn_server(dir.path());
-    let [mut yoda, _hans] = team(addr, ["yoda", "hans"]);
+    let server = ServerProc::start(dir.path(), &[]);
+    let out = &server.out;
+    let [mut yoda, _hans] = team(server.addr, ["yoda", "hans"]);
     let (_, t) = bcm(&mut yoda, "Hello");
-    server_says(&out, "yoda issued BCM command");
-    server_says(&out, &format!("yoda broadcasted BCM #1 \"Hello\" at {t}."));
+    server_says(out, "yoda issued BCM command");
+    server_says(out, &format!("yoda broadcasted BCM #1 \"Hello\" at {t}."));
     one(&mut yoda, "ATU");
-    server_says(&out, "yoda issued ATU command");
+    server_says(out, "yoda issued ATU command");
     one(&mut yoda, "SRB hans");
-    server_says(&out, "yoda issued SRB command");
+    server_says(out, "yoda issued SRB command");
     assert_eq!(yoda.text_cmd("RDM b 1 Jun 2022 21:39:00").len(), 2);
-    server_says(&out, "yoda issued RDM command");
+    server_says(out, "yoda issued RDM command");
     yoda.call(Command::Logout { how: Farewell::Out });
-    server_says(&out, "yoda logged out");
+    server_says(out, "yoda logged out");
 }
 
 #[test]
 fn rooms_and_history_survive_kill_9_of_the_server_process() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
-    let (mut server, addr, _) = spawn_server(dir.path());
-    let t0 = populate(addr);
-    server.0.kill().unwrap(); // SIGKILL
-    server.0.wait().unwrap();
+    let mut server = ServerProc::start(dir.path(), &[]);
+    let t0 = populate(server.addr);
+    server.kill9();
     drop(server);
-    let (_server, addr, _) = spawn_server(dir.path());
-    check_recovered(addr, &t0);
+    let server = ServerProc::start(dir.path(), &[]);
+    check_recovered(server.addr, &t0);
 }
 
 // ---------------------------------------------------------------------------------

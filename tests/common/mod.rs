@@ -599,6 +599,25 @@ impl ServerProc {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Sends `sig` (`-TERM`, `-STOP`, ...) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid().to_string();
+        let status = Proc::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    }
+
+    /// Waits (at most [`WAIT`]) for the process to exit by itself; its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chinwag-server did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for ServerProc {
