@@ -30,6 +30,11 @@ use std::io::{self, BufRead, Read, Write};
 
 /// Longest line accepted, newline included.
 pub const MAX_LINE: usize = 64 * 1024;
+/// Longest line the server sends, newline included: a request's text (at most
+/// [`MAX_LINE`]) never encodes longer than it arrived, and the server adds at most a
+/// name, a title, numbers and a timestamp around it, well under 4 KiB. Longer replies
+/// go out as several lines. Clients read up to this.
+pub const MAX_SERVER_LINE: usize = MAX_LINE + 4 * 1024;
 /// Largest binary frame.
 pub const MAX_CHUNK: usize = 64 * 1024;
 
@@ -278,13 +283,22 @@ impl From<io::Error> for FrameError {
 /// Reads one line of at most [`MAX_LINE`] bytes into `buf` (without the newline).
 /// Never buffers more than the limit, whatever the peer sends.
 pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> Result<(), FrameError> {
+    read_line_within(r, buf, MAX_LINE)
+}
+
+/// [`read_line`] with another limit ([`MAX_SERVER_LINE`] for what the server sends).
+pub fn read_line_within<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), FrameError> {
     buf.clear();
-    let n = r.take(MAX_LINE as u64).read_until(b'\n', buf)?;
+    let n = r.take(limit as u64).read_until(b'\n', buf)?;
     if n == 0 {
         return Err(FrameError::Closed);
     }
     if buf.last() != Some(&b'\n') {
-        return Err(if n >= MAX_LINE {
+        return Err(if n >= limit {
             FrameError::TooLong
         } else {
             FrameError::Closed
@@ -300,6 +314,12 @@ pub fn read_msg<R: BufRead, T: for<'de> Deserialize<'de>>(
     buf: &mut Vec<u8>,
 ) -> Result<T, FrameError> {
     read_line(r, buf)?;
+    decode(buf)
+}
+
+/// Reads and decodes one line from the server (up to [`MAX_SERVER_LINE`]).
+pub fn read_server_msg<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> Result<ServerMsg, FrameError> {
+    read_line_within(r, buf, MAX_SERVER_LINE)?;
     decode(buf)
 }
 

@@ -27,6 +27,8 @@ pub const RECIPIENT_BLOCKED_YOU: &str =
     "Your message could not be delivered as the recipient has blocked you";
 /// A message log (or the journal) could not be written or fsynced.
 pub const SAVE_FAILED: &str = "Error. The server could not save that, try again";
+/// A sign-up could not be written to the credentials file (nothing of it was kept).
+pub const SIGNUP_FAILED: &str = "Error. The account could not be saved, try again later";
 pub const SOME_RECIPIENTS: &str = "Your message could not be delivered to some recipients";
 pub const NO_OTHER_USERS: &str = "No other users online";
 pub const NO_OTHER_ACTIVE: &str = "no other active user";

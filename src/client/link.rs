@@ -119,7 +119,7 @@ fn read_loop(stream: TcpStream, ctx: Ctx, tx: Sender<Response>) {
     let mut r = BufReader::with_capacity(64 * 1024, stream);
     let mut buf = Vec::new();
     loop {
-        match protocol::read_msg::<_, ServerMsg>(&mut r, &mut buf) {
+        match protocol::read_server_msg(&mut r, &mut buf) {
             Ok(ServerMsg::Event(ev)) => on_event(&ctx, ev),
             Ok(ServerMsg::Response(resp)) => {
                 if let Then::Exit { .. } = resp.then {
@@ -212,7 +212,7 @@ fn receive_frames<R: io::BufRead>(
     let mut got = 0u64;
     loop {
         let msg: ServerMsg =
-            protocol::read_msg(r, &mut buf).map_err(|e| io::Error::other(e.to_string()))?;
+            protocol::read_server_msg(r, &mut buf).map_err(|e| io::Error::other(e.to_string()))?;
         let ServerMsg::Bin { bin } = msg else {
             *cut = Some(msg);
             return Err(io::Error::other("the server interrupted the download"));

@@ -1,15 +1,21 @@
 //! Accounts: the credentials file, the name rules, and the lockout rule.
 //!
-//! The credentials file is read once at start-up (a malformed line stops the server with
-//! its line number) and only ever appended to afterwards (sign-ups), with an fsync before
-//! the new user is welcomed so an acknowledged sign-up survives a crash. A sign-up's
-//! password is stored as an argon2id PHC string (`$argon2id$v=19$...`); plain lines written
-//! by hand keep working. Passwords are compared in constant time and never logged. Lockout is a pure
-//! function of `now`, so it is tested without sleeping; the timer thread lifts expired
-//! locks.
+//! The credentials file is read once at start-up (a malformed line, a line that is not
+//! UTF-8 or a user listed twice stops the server with its line number) and only ever
+//! appended to afterwards (sign-ups), with an fsync before the new user is welcomed so an
+//! acknowledged sign-up survives a crash; a failed append is cut back to the last whole
+//! line. The file is mode 0600 (tightened at start-up if looser). A sign-up's password is
+//! stored as an argon2id PHC string (`$argon2id$v=19$...`); plain lines written by hand
+//! keep working. Passwords are compared in constant time and never logged, and a plain
+//! password costs one argon2 verification too, so a wrong password takes as long whether
+//! the account's password is plain or hashed. Lockout is a pure function of `now`, so it
+//! is tested without sleeping; the timer thread lifts expired locks.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use super::files::{self, End};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -113,7 +119,19 @@ pub fn verify(stored: &str, given: &str) -> bool {
             return argon2().verify_password(given.as_bytes(), &hash).is_ok();
         }
     }
+    // A plain password: the same argon2 work as a hashed one (against a fixed hash, result
+    // unused), so timing does not tell which accounts are stored plain.
+    if let Ok(hash) = argon2::PasswordHash::new(dummy_hash()) {
+        let _slot = HashSlot::take();
+        let _ = argon2().verify_password(given.as_bytes(), &hash);
+    }
     blake3::hash(stored.as_bytes()) == blake3::hash(given.as_bytes())
+}
+
+/// An argon2id hash with the sign-up parameters, made once.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("chinwag timing equaliser"))
 }
 
 /// Bounds how many argon2 computations run at once (each holds 19 MiB and a core): a
@@ -142,50 +160,71 @@ impl Drop for HashSlot {
     }
 }
 
-/// Reads `username password` lines; creates the file empty if missing.
-/// Blank lines are skipped; trailing white space (as in the tutor's own file) is ignored.
+/// Reads `username password` lines; creates the file empty (mode 0600) if missing and
+/// tightens its mode if looser. Blank lines are skipped; trailing white space (as in the
+/// tutor's own file) is ignored. A line that is not UTF-8, malformed, or names a user
+/// already listed is an error naming its line number.
 pub fn load(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let cannot = |what: &str, e: io::Error| format!("cannot {what} {}: {e}", path.display());
+    let file = match files::open_read(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            String::new()
+            open_append(path).map_err(|e| cannot("create", e))?;
+            return Ok(Vec::new());
         }
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(cannot("read", e)),
     };
+    files::private(&file).map_err(|e| cannot("restrict the mode of", e))?;
+    let mut bytes = Vec::new();
+    (&file)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot("read", e))?;
+    parse(path, &bytes)
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let at = format!("{} line {}", path.display(), i + 1);
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| format!("{at}: not valid UTF-8"))?
+            .trim_end();
         if line.is_empty() {
             continue;
         }
-        let parsed = line
+        let Some((u, p)) = line
             .split_once(' ')
-            .filter(|(u, p)| valid_credential(u) && (valid_credential(p) || is_hash(p)));
-        match parsed {
-            Some((u, p)) => out.push((u.to_string(), p.to_string())),
-            None => {
-                return Err(format!(
-                    "{} line {}: expected `username password` (1 to 32 allowed characters each, one space between)",
-                    path.display(),
-                    i + 1
-                ))
-            }
+            .filter(|(u, p)| valid_credential(u) && (valid_credential(p) || is_hash(p)))
+        else {
+            return Err(format!(
+                "{at}: expected `username password` (1 to 32 allowed characters each, one space between)"
+            ));
+        };
+        if let Some(first) = seen.insert(u.to_string(), i + 1) {
+            return Err(format!("{at}: user {u} is already listed on line {first}"));
         }
+        out.push((u.to_string(), p.to_string()));
     }
     Ok(out)
 }
 
-/// Appends one account and syncs it to disk, starting a new line if the file lacks a
-/// final newline.
-pub fn append(path: &Path, user: &str, password: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new()
+fn open_append(path: &Path) -> io::Result<File> {
+    files::no_follow()
         .read(true)
         .append(true)
         .create(true)
-        .open(path)?;
+        .mode(0o600)
+        .open(path)
+}
+
+/// Appends one account and syncs it to disk, starting a new line if the file lacks a
+/// final newline. A failed write is cut back, so the file never holds half an account.
+pub fn append(path: &Path, user: &str, password: &str) -> io::Result<()> {
+    let mut f = open_append(path)?;
+    let len = f.metadata()?.len();
     let mut line = String::new();
-    if f.metadata()?.len() > 0 {
+    if len > 0 {
         f.seek(SeekFrom::End(-1))?;
         let mut last = [0u8; 1];
         f.read_exact(&mut last)?;
@@ -194,7 +233,7 @@ pub fn append(path: &Path, user: &str, password: &str) -> io::Result<()> {
         }
     }
     line.push_str(&format!("{user} {password}\n"));
-    f.write_all(line.as_bytes())?;
+    End::at(len).append(&f, line.as_bytes())?;
     f.sync_data()
 }
 
@@ -285,6 +324,52 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "hans solo\njaba longtongue\n"
+        );
+    }
+
+    #[test]
+    fn duplicates_and_bad_utf8_are_reported_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.txt");
+        std::fs::write(&p, "hans solo\nyoda wise\nhans other\n").unwrap();
+        let err = load(&p).unwrap_err();
+        assert!(err.contains("line 3") && err.contains("line 1"), "{err}");
+        std::fs::write(&p, b"hans solo\nyoda w\xffise\n").unwrap();
+        let err = load(&p).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn credentials_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.txt");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        load(&p).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        load(&p).unwrap();
+        assert_eq!(mode(&p), 0o600);
+    }
+
+    /// A wrong password costs the same whether the account is stored plain or hashed
+    /// (both run one argon2 verification; before, plain took microseconds).
+    #[test]
+    fn plain_and_hashed_accounts_take_the_same_time() {
+        let hashed = hash_password("wise");
+        verify("wise", "warm-up");
+        let time = |stored: &str| {
+            let t = Instant::now();
+            for _ in 0..5 {
+                assert!(!verify(stored, "wrong"));
+            }
+            t.elapsed()
+        };
+        let (plain, hashed) = (time("wise"), time(&hashed));
+        let ratio = plain.as_secs_f64() / hashed.as_secs_f64();
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "plain {plain:?} hashed {hashed:?}"
         );
     }
 

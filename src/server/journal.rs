@@ -2,15 +2,20 @@
 //! undelivered offline messages, as an append-only `journal.jsonl` in the data directory.
 //!
 //! Each change is one JSON line, written whole and fsynced before the user is told it
-//! happened; start-up replays the file. A crash can only leave a torn *last* line, which
-//! replay drops (and truncates away) since nothing was acknowledged for it. The journal is
-//! small in practice (a line per block change or undelivered message); it is compacted at
-//! start-up by rewriting what replay produced.
+//! happened; start-up replays the file. A failed append (a full disk) is cut back to the
+//! last whole record, so a crash can only leave a torn *last* line, which replay drops
+//! since nothing was acknowledged for it. Replay skips an unreadable line anywhere and
+//! keeps every whole record after it (salvaging one glued to a torn predecessor); if it
+//! skipped anything, the original file is kept as `journal.jsonl.bad-<unix time>` before
+//! start-up compaction rewrites the journal as what replay produced. The file is mode
+//! 0600 (it holds private messages).
 
+use super::files::{self, End};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// One change.
@@ -97,6 +102,7 @@ impl Replayed {
 /// The open journal file.
 pub struct Journal {
     file: File,
+    end: End,
 }
 
 impl Journal {
@@ -104,46 +110,102 @@ impl Journal {
     pub fn open(dir: &Path) -> io::Result<(Journal, Replayed)> {
         let path = dir.join("journal.jsonl");
         let mut state = Replayed::default();
-        match std::fs::read(&path) {
-            Ok(bytes) => replay(&bytes, &mut state),
+        match files::open_read(&path).and_then(|f| read_all(&f)) {
+            Ok(bytes) => {
+                if replay(&bytes, &mut state) > 0 {
+                    keep_bad_copy(&path, &bytes)?;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         compact(&path, &state)?;
-        let file = OpenOptions::new().append(true).create(true).open(&path)?;
-        Ok((Journal { file }, state))
+        let file = files::no_follow()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)?;
+        files::private(&file)?;
+        let end = End::at(file.metadata()?.len());
+        Ok((Journal { file, end }, state))
     }
 
-    /// Writes one record and syncs it.
+    /// Writes one record whole (or nothing: a failed write is cut back) and syncs it.
     pub fn append(&mut self, rec: &Record) -> io::Result<()> {
         let mut line = serde_json::to_vec(rec).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
+        self.end.append(&self.file, &line)?;
         self.file.sync_data()
     }
 }
 
-/// Applies every whole line; stops at the first torn or unreadable one.
-fn replay(bytes: &[u8], state: &mut Replayed) {
+fn read_all(mut f: &File) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut f, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Applies every whole, readable line; returns how many lines it could not read. A torn
+/// last line (no newline) was never acknowledged and is dropped quietly.
+fn replay(bytes: &[u8], state: &mut Replayed) -> usize {
+    let mut bad = 0;
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         let Some(body) = line.strip_suffix(b"\n") else {
             log::warn!("journal: dropping a torn last line");
             break;
         };
-        match serde_json::from_slice::<Record>(body) {
-            Ok(rec) => state.apply(&rec),
-            Err(e) => {
-                log::warn!("journal: stopping replay at an unreadable line: {e}");
-                break;
+        match serde_json::from_slice::<Record>(body)
+            .ok()
+            .or_else(|| salvage(body))
+        {
+            Some(rec) => state.apply(&rec),
+            None => {
+                log::warn!("journal: skipping an unreadable line");
+                bad += 1;
             }
         }
     }
+    bad
+}
+
+/// A whole record glued to the torn remains of an earlier one (written before failed
+/// appends were cut back): the first suffix that starts a record and parses whole.
+fn salvage(body: &[u8]) -> Option<Record> {
+    (1..body.len())
+        .filter(|&i| body[i..].starts_with(b"{\""))
+        .find_map(|i| serde_json::from_slice::<Record>(&body[i..]).ok())
+}
+
+/// Keeps the journal as it was before compaction drops lines replay could not read.
+fn keep_bad_copy(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let copy = path.with_extension(format!("jsonl.bad-{secs}"));
+    log::warn!("journal: keeping the original as {}", copy.display());
+    let mut f = files::no_follow()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&copy)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Rewrites the journal as the minimal records for `state`: temp file, fsync, rename.
 fn compact(path: &Path, state: &Replayed) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("jsonl.tmp");
-    let mut f = File::create(&tmp)?;
+    // A link left at the temporary name is replaced, never written through.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = files::no_follow()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     for rec in state.records() {
         let mut line = serde_json::to_vec(&rec).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -160,6 +222,59 @@ fn compact(path: &Path, state: &Replayed) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn offline(to: &str, line: &str) -> Record {
+        Record::Offline {
+            to: to.into(),
+            line: line.into(),
+        }
+    }
+
+    /// A record torn by a full disk (before failed appends were cut back) in the middle,
+    /// with records after it, one glued to its remains: nothing after it is lost, and the
+    /// original is kept.
+    #[test]
+    fn a_torn_record_in_the_middle_loses_nothing_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let line = |r: &Record| serde_json::to_string(r).unwrap();
+        let text = format!(
+            "{}\n{{\"offline\":{{\"to\":\"luke\",\"li{}\ngarbage\n{}\n",
+            line(&offline("luke", "hans: one")),
+            line(&offline("luke", "hans: two")),
+            line(&offline("luke", "hans: three")),
+        );
+        std::fs::write(&path, text).unwrap();
+        let (_, state) = Journal::open(dir.path()).unwrap();
+        assert_eq!(
+            state.offline["luke"],
+            ["hans: one", "hans: two", "hans: three"]
+        );
+        let (_, again) = Journal::open(dir.path()).unwrap();
+        assert_eq!(again, state);
+        let kept = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("journal.jsonl.bad-")
+            })
+            .count();
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn the_journal_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (mut j, _) = Journal::open(dir.path()).unwrap();
+        j.append(&offline("a", "b: c")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn replay_survives_reopen_and_drops_a_torn_tail() {

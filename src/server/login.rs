@@ -3,7 +3,6 @@
 //! prompt). Failed attempts count per username, across connections and addresses.
 
 use super::accounts::{self, Account};
-use super::journal::Record;
 use super::state::{ConnId, Core, Online, Reply, State, Stint};
 use crate::protocol::{Farewell, Response, Then};
 use crate::text;
@@ -19,10 +18,10 @@ pub struct Peer {
 }
 
 impl Core {
-    /// Puts `user` online and queues the welcome (the response to login request `re`, with
-    /// the offline messages waiting) before the `core` lock is released, so nothing sent to
-    /// `user` from now on can overtake it. Returns how many offline messages it delivered.
-    fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) -> usize {
+    /// Puts `user` online and queues the welcome (the response to login request `re`)
+    /// before the `core` lock is released, so nothing sent to `user` from now on can
+    /// overtake it. The offline messages follow ([`State::deliver_offline`]).
+    fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) {
         self.login_seq += 1;
         self.online.insert(
             user.to_string(),
@@ -42,19 +41,14 @@ impl Core {
         });
         self.userlog_gen += 1;
         self.presence(user, &text::logged_in(user));
-        let delivered = self.offline.remove(user).unwrap_or_default();
-        let count = delivered.len();
-        let mut lines = vec![text::WELCOME.to_string()];
-        lines.extend(delivered);
         if let Some(c) = self.conns.get(&conn) {
             c.send_msg(&Response {
                 re,
                 ok: true,
-                lines,
+                lines: vec![text::WELCOME.to_string()],
                 then: Then::LoggedIn,
             });
         }
-        count
     }
 }
 
@@ -108,10 +102,7 @@ impl State {
         }
         let conn_handle = self.conn_handle(conn);
         let _gate = conn_handle.as_ref().map(|c| c.hold());
-        // The journal lock is taken first (lock order) so no offline message can be
-        // queued between our taking the queue and recording its delivery.
-        let mut journal = self.0.journal.lock();
-        let delivered = {
+        {
             let mut core = self.0.core.lock();
             let Some(acct) = core.accounts.get_mut(name) else {
                 return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
@@ -123,16 +114,8 @@ impl State {
             if core.online.contains_key(name) {
                 return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
             }
-            core.come_online(name, conn, peer, re)
-        };
-        if delivered > 0 {
-            let rec = Record::Delivered {
-                to: name.to_string(),
-                count: delivered,
-            };
-            let _ = State::journal_append(&mut journal, &rec);
+            core.come_online(name, conn, peer, re);
         }
-        drop(journal);
         self.welcome(name, peer)
     }
 
@@ -177,8 +160,7 @@ impl State {
         }
         if let Err(e) = accounts::append(&self.config().credentials, name, &hash) {
             log::error!("cannot append to the credentials file: {e}");
-            return Reply::err("Error. The account could not be created, try again")
-                .then(Then::AskUsername);
+            return Reply::err(text::SIGNUP_FAILED).then(Then::AskUsername);
         }
         let conn_handle = self.conn_handle(conn);
         let _gate = conn_handle.as_ref().map(|c| c.hold());

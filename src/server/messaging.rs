@@ -25,7 +25,7 @@ impl State {
         }
         let line = text::chat(from, &clean(text));
         let mut journal = self.0.journal.lock();
-        {
+        let online = {
             let core = self.0.core.lock();
             if !core.accounts.contains_key(to) {
                 return Reply::err(text::INVALID_USER);
@@ -33,10 +33,13 @@ impl State {
             if core.blocked(to, from) {
                 return Reply::err(text::RECIPIENT_BLOCKED_YOU);
             }
-            if core.send_text(to, &line) {
+            // A backlog still being delivered (see `offline`) goes first.
+            let backlog = core.offline.get(to).is_some_and(|q| !q.is_empty());
+            if !backlog && core.send_text(to, &line) {
                 return Reply::ok(vec![]);
             }
-        }
+            core.online.contains_key(to)
+        };
         let rec = Record::Offline {
             to: to.to_string(),
             line: line.clone(),
@@ -44,7 +47,7 @@ impl State {
         if let Err(e) = State::journal_append(&mut journal, &rec) {
             return Reply::err(e);
         }
-        // Logins take the journal lock too, so `to` is still offline here.
+        // Delivering a backlog takes the journal lock too, so it sees this one.
         self.0
             .core
             .lock()
@@ -52,7 +55,10 @@ impl State {
             .entry(to.to_string())
             .or_default()
             .push(line);
-        Reply::line(text::stored_offline(to))
+        match online {
+            true => Reply::ok(vec![]),
+            false => Reply::line(text::stored_offline(to)),
+        }
     }
 
     /// Delivers a broadcast line to every other online user who has not blocked `from`.

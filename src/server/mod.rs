@@ -7,11 +7,13 @@
 pub mod accounts;
 mod board;
 pub mod config;
+pub mod files;
 pub mod forum;
 pub mod history;
 pub mod journal;
 mod login;
 mod messaging;
+mod offline;
 pub mod outbox;
 mod p2p;
 pub mod rooms;

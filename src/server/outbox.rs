@@ -334,6 +334,28 @@ impl Conn {
         }
     }
 
+    /// Waits until everything queued so far has been written to the socket (the offline
+    /// backlog is recorded as delivered only then). False if the connection closed or
+    /// `within` passed first.
+    pub fn drained(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let idle = self.0.rx.is_empty()
+                && self
+                    .0
+                    .gate
+                    .try_lock()
+                    .is_some_and(|b| b.bytes.is_empty() && b.item.is_none());
+            if idle {
+                return !closed(&self.0.sock);
+            }
+            if Instant::now() > deadline || closed(&self.0.sock) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Encodes and queues one protocol message.
     pub fn send_msg<T: serde::Serialize>(&self, msg: &T) -> bool {
         self.send(Out::Line(crate::protocol::encode(msg).into()))
@@ -343,6 +365,13 @@ impl Conn {
     pub fn kill(&self) {
         let _ = self.0.sock.shutdown(Shutdown::Both);
     }
+}
+
+/// Has the connection been shut down (by the writer after a failed write, or a kill)?
+fn closed(sock: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    matches!(SockRef::from(sock).recv_with_flags(&mut byte, flags), Ok(0))
 }
 
 /// Sends as much of `bytes` as the socket takes without blocking.

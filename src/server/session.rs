@@ -243,9 +243,10 @@ impl Session {
             }
             phase => {
                 let reply = self.login_step(phase, req.id, req.cmd);
-                if self.phase.user().is_some() {
+                if let Some(user) = self.phase.user() {
                     // Logged in: the welcome went out under the state lock (see
                     // `come_online`) so no message to this user could overtake it.
+                    self.state.deliver_offline(user, self.id);
                     return;
                 }
                 reply

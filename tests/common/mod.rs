@@ -169,7 +169,7 @@ impl Client {
     /// Reads the next message from the server.
     pub fn read(&mut self) -> Option<ServerMsg> {
         let mut buf = Vec::new();
-        protocol::read_msg(&mut self.r, &mut buf).ok()
+        protocol::read_server_msg(&mut self.r, &mut buf).ok()
     }
 
     /// Sends and waits for the response, keeping events that arrive meanwhile.
@@ -706,7 +706,7 @@ impl Link {
     /// The next message of any kind.
     pub fn read(&mut self) -> Option<ServerMsg> {
         let mut buf = Vec::new();
-        protocol::read_msg(&mut self.r, &mut buf).ok()
+        protocol::read_server_msg(&mut self.r, &mut buf).ok()
     }
 
     /// Sends and waits for the response; `None` if the server says goodbye or reports a

@@ -1,0 +1,138 @@
+//! Robustness (BEHAVIOUR §6): a full disk, long messages, open-file limits, sockets that
+//! never log in, slow queries, symbolic links and file modes, against the real server
+//! binary. Tests that need root (a tmpfs mount) print why and pass when not permitted.
+
+mod common;
+
+use chinwag::protocol::{Command, Then};
+use common::{password, Client, ServerProc, CREDENTIALS};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+
+/// A small tmpfs mounted for one test, unmounted on drop (declare it before the server
+/// so the server is killed first).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// None (with the reason printed) where mounting is not permitted.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Proc::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
+            Ok(o) => {
+                let why = String::from_utf8_lossy(&o.stderr);
+                println!("skipped: cannot mount a tmpfs: {}", why.trim());
+                None
+            }
+            Err(e) => {
+                println!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Proc::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last page with `dir/filler`, then frees
+/// `free` bytes of it. Returns the filler's path.
+fn fill(dir: &Path, free: u64) -> PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for chunk in [64 * 1024, 4096, 1] {
+        let block = vec![b'x'; chunk];
+        while f.write_all(&block).is_ok() {}
+    }
+    let len = f.metadata().unwrap().len();
+    f.set_len(len.saturating_sub(free)).unwrap();
+    path
+}
+
+/// Every line of the file is whole (ends in a newline) and passes `ok`.
+fn whole_lines(path: &Path, ok: impl Fn(&str) -> bool) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "torn: {text:?}");
+    for line in text.lines() {
+        assert!(ok(line), "{}: bad line {line:?}", path.display());
+    }
+}
+
+/// Finding 2: an offline message whose journal append fails part-way is refused and cut
+/// back, so the next one (acknowledged) survives a restart.
+#[test]
+fn a_full_disk_never_tears_the_journal() {
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let dir = fs.path();
+    std::fs::write(dir.join("credentials.txt"), CREDENTIALS).unwrap();
+    let mut server = ServerProc::start(dir, &[]);
+    let mut hans = Client::login(server.addr, "hans", password("hans"));
+    let big = "y".repeat(60_000);
+    let filler = fill(dir, 8192);
+    let r = hans.call(Command::Message {
+        to: "yoda".into(),
+        text: big,
+    });
+    assert!(!r.ok, "{:?}", r.lines);
+    assert_eq!(r.lines, [chinwag::text::SAVE_FAILED]);
+    std::fs::remove_file(filler).unwrap();
+    let r = hans.call(Command::Message {
+        to: "yoda".into(),
+        text: "after".into(),
+    });
+    assert!(r.ok, "{:?}", r.lines);
+    whole_lines(&dir.join("journal.jsonl"), |l| {
+        serde_json::from_str::<serde_json::Value>(l).is_ok()
+    });
+    server.kill9();
+    let server = ServerProc::start(dir, &[]);
+    let mut yoda = Client::connect(server.addr);
+    let r = yoda.try_login("yoda", password("yoda"));
+    assert_eq!(r.then, Then::LoggedIn);
+    assert_eq!(yoda.text(), "hans: after");
+    yoda.quiet_for(std::time::Duration::from_millis(100));
+}
+
+/// Finding 3: a sign-up whose credentials append fails part-way is refused, nothing of it
+/// stays in credentials.txt, and the server starts again.
+#[test]
+fn a_full_disk_never_tears_credentials() {
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let dir = fs.path();
+    // Leave a few bytes of slack in the file's last page, so the append is cut short
+    // rather than refused outright.
+    let mut creds = CREDENTIALS.to_string();
+    while creds.len() < 4090 {
+        creds.push('\n');
+    }
+    std::fs::write(dir.join("credentials.txt"), &creds).unwrap();
+    let mut server = ServerProc::start(dir, &[]);
+    let filler = fill(dir, 0);
+    let mut c = Client::connect(server.addr);
+    let r = c.try_login("newbie", "fresh#pass");
+    assert_eq!(r.lines, [chinwag::text::SIGNUP_FAILED]);
+    assert_eq!(r.then, Then::AskUsername);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("credentials.txt")).unwrap(),
+        creds
+    );
+    std::fs::remove_file(filler).unwrap();
+    server.kill9();
+    let server = ServerProc::start(dir, &[]);
+    let mut c = Client::connect(server.addr);
+    assert_eq!(c.try_login("newbie", "fresh#pass").then, Then::LoggedIn);
+}
