@@ -136,3 +136,38 @@ fn a_full_disk_never_tears_credentials() {
     let mut c = Client::connect(server.addr);
     assert_eq!(c.try_login("newbie", "fresh#pass").then, Then::LoggedIn);
 }
+
+/// Finding 4: with 600 rooms on disk the server starts and serves under a limit of 256
+/// open files (it used to keep every room's log open).
+#[test]
+fn many_rooms_fit_under_256_open_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
+    let mut list = String::new();
+    for id in 1..=600 {
+        let other = ["yoda", "luke", "leia", "vader", "obiwan"][id % 5];
+        list.push_str(&format!("{id}; hans, {other}, x{id}\n"));
+    }
+    std::fs::write(dir.path().join("rooms.txt"), list).unwrap();
+    let server = ServerProc::start_limited(dir.path(), &[], Some(256));
+    let mut hans = Client::login(server.addr, "hans", password("hans"));
+    let mut yoda = Client::login(server.addr, "yoda", password("yoda"));
+    for room in (5..=600).step_by(5) {
+        let r = hans.call(Command::Srm {
+            room,
+            text: format!("to room {room}"),
+        });
+        assert!(r.ok, "room {room}: {:?}", r.lines);
+        assert_eq!(yoda.text(), format!("room-{room}: hans: to room {room}"));
+    }
+    let r = yoda.call(Command::Rdm {
+        kind: "s".into(),
+        since: "1 Jan 2000 00:00:00".into(),
+    });
+    assert!(r.lines.contains(&"room-600:".to_string()), "{:?}", r.lines);
+    let mut clients: Vec<Client> = ["luke", "leia", "vader", "obiwan"]
+        .iter()
+        .map(|u| Client::login(server.addr, u, password(u)))
+        .collect();
+    assert!(clients[0].call(Command::WhoElse).ok);
+}

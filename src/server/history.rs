@@ -7,15 +7,18 @@
 //! append is a single `write_all` of a whole line, so a message survives a
 //! crash of the server once `append` returns; [`MessageLog::sync_point`] is
 //! what to fsync (the server's syncer does, before confirming to the sender)
-//! to survive a crash of the machine too. `MessageLog` is not internally
+//! to survive a crash of the machine too. The file is opened with
+//! `O_NOFOLLOW`; [`MessageLog::close`] lets go of it (the rooms keep only a few
+//! open) and the next append opens it again. `MessageLog` is not internally
 //! locked; the server keeps it behind a mutex.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::files;
 use super::syncer::SyncPoint;
 
 use chrono::{DateTime, Local, TimeZone};
@@ -84,7 +87,8 @@ struct Scan {
 /// An append-only, crash-safe message log with a time index.
 pub struct MessageLog {
     path: PathBuf,
-    file: Arc<File>,
+    /// Open for appending; `None` once closed, until the next append.
+    file: Option<Arc<File>>,
     index: Vec<Slot>,
     /// `index[..sorted]` has non-decreasing timestamps; equals
     /// `index.len()` unless the clock ever went backwards.
@@ -103,11 +107,7 @@ impl MessageLog {
     /// last good line. Unparsable lines in the middle are skipped.
     pub fn open(path: &Path) -> io::Result<MessageLog> {
         let existed = path.exists();
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)?;
+        let file = open_append(path)?;
         if !existed {
             sync_parent(path);
         }
@@ -120,7 +120,7 @@ impl MessageLog {
         }
         let mut log = MessageLog {
             path: path.to_path_buf(),
-            file: Arc::new(file),
+            file: Some(Arc::new(file)),
             index: Vec::with_capacity(scan.index.len()),
             sorted: 0,
             next_number: scan.next_number.max(1),
@@ -197,35 +197,60 @@ impl MessageLog {
         self.index.push(slot);
     }
 
-    /// The file to fsync to make every append so far durable.
-    pub fn sync_point(&self) -> SyncPoint {
-        SyncPoint(self.file.clone())
+    /// The file to fsync to make every append so far durable (`None` only if the log
+    /// was closed since, which fsyncs nothing new: take it right after `append`).
+    pub fn sync_point(&self) -> Option<SyncPoint> {
+        self.file.clone().map(SyncPoint)
+    }
+
+    /// Lets go of the file; the next append opens it again. A sync point taken before
+    /// keeps its own handle until it is fsynced.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+
+    /// Is the file open?
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
     }
 
     /// Writes one whole line; on failure cuts the file back to its last
     /// good length so a partial line never precedes the next one.
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        if self.needs_repair {
-            self.file.set_len(self.end)?;
-            self.needs_repair = false;
-        }
-        let result = (&*self.file).write_all(line);
-        let rollback = result.as_ref().err().map(|_| self.file.set_len(self.end));
-        if let Some(Err(e)) = rollback {
-            error!("{}: rollback failed: {e}", self.path.display());
-            self.needs_repair = true;
+        let file = match &self.file {
+            Some(f) => f.clone(),
+            None => Arc::new(open_append(&self.path)?),
+        };
+        self.file = Some(file.clone());
+        let mut end = files::End {
+            len: self.end,
+            needs_repair: self.needs_repair,
+        };
+        let result = end.append(&*file, line);
+        self.needs_repair = end.needs_repair;
+        if result.is_err() && end.needs_repair {
+            error!("{}: rollback failed", self.path.display());
         }
         result
     }
 
     /// Reads the file from `offset` up to the end we know to be complete.
     fn read_tail(&self, offset: u64) -> io::Result<Vec<u8>> {
-        let mut file = File::open(&self.path)?;
+        let mut file = files::open_read(&self.path)?;
         file.seek(SeekFrom::Start(offset))?;
         let mut buf = Vec::with_capacity((self.end - offset) as usize);
         file.take(self.end - offset).read_to_end(&mut buf)?;
         Ok(buf)
     }
+}
+
+/// Opens a log for appending (and the opening scan), never through a symbolic link.
+fn open_append(path: &Path) -> io::Result<File> {
+    files::no_follow()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
 }
 
 /// Reads every line once, indexing the good ones. A run of bad lines at
@@ -288,6 +313,8 @@ pub(crate) fn sync_parent(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
     use std::time::Instant;
 
     fn at(ts: i64) -> DateTime<Local> {

@@ -5,20 +5,27 @@
 //! line per room, appended and fsynced before `create` returns, so a room
 //! a user was told about exists after a crash; a torn last line is cut off
 //! at load. Rooms are identified by their member *set*, so the same group
-//! of people always lands in the same room. `Rooms` is not internally
-//! locked; the server keeps it behind a mutex.
+//! of people always lands in the same room. Only the [`OPEN_LOGS`] most
+//! recently written room logs keep their file open (the others are opened
+//! again on their next message), so open files do not grow with the number
+//! of rooms. `Rooms` is not internally locked; the server keeps it behind a
+//! mutex.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use log::{error, warn};
 
+use crate::server::files;
 use crate::server::history::{sync_parent, MessageLog};
 
 /// Name of the room list inside the data directory.
 pub const ROOMS_FILE: &str = "rooms.txt";
+
+/// Room logs whose file stays open between messages (the most recently written).
+pub const OPEN_LOGS: usize = 16;
 
 /// Path of room `id`'s message log inside `dir`.
 pub fn log_path(dir: &Path, id: u64) -> PathBuf {
@@ -41,6 +48,8 @@ pub struct Rooms {
     rooms: BTreeMap<u64, Room>,
     /// Sorted, de-duplicated member list -> room id.
     by_set: HashMap<Vec<String>, u64>,
+    /// Rooms whose log file is open, least recently written first.
+    open_logs: VecDeque<u64>,
 }
 
 impl Rooms {
@@ -50,7 +59,7 @@ impl Rooms {
         fs::create_dir_all(dir)?;
         let path = dir.join(ROOMS_FILE);
         let existed = path.exists();
-        let mut file = OpenOptions::new()
+        let mut file = files::no_follow()
             .read(true)
             .append(true)
             .create(true)
@@ -66,6 +75,7 @@ impl Rooms {
             next_id: 1,
             rooms: BTreeMap::new(),
             by_set: HashMap::new(),
+            open_logs: VecDeque::new(),
         };
         for (id, members) in loaded.rooms {
             rooms.insert(id, members)?;
@@ -103,9 +113,27 @@ impl Rooms {
         self.rooms.get(&id).map(|r| r.members.as_slice())
     }
 
-    /// Room `id`'s message log, for appending.
+    /// Room `id`'s message log, for appending: it counts as the most recently written,
+    /// and the least recently written beyond [`OPEN_LOGS`] lets go of its file.
     pub fn log_mut(&mut self, id: u64) -> Option<&mut MessageLog> {
+        if !self.rooms.contains_key(&id) {
+            return None;
+        }
+        self.open_logs.retain(|&o| o != id);
+        self.open_logs.push_back(id);
+        while self.open_logs.len() > OPEN_LOGS {
+            if let Some(old) = self.open_logs.pop_front() {
+                if let Some(r) = self.rooms.get_mut(&old) {
+                    r.log.close();
+                }
+            }
+        }
         self.rooms.get_mut(&id).map(|r| &mut r.log)
+    }
+
+    /// How many room logs hold an open file.
+    pub fn open_files(&self) -> usize {
+        self.rooms.values().filter(|r| r.log.is_open()).count()
     }
 
     /// Room `id`'s message log, for reading.
@@ -125,7 +153,8 @@ impl Rooms {
 
     /// Registers a room in memory and opens (creating) its log.
     fn insert(&mut self, id: u64, members: Vec<String>) -> io::Result<()> {
-        let log = MessageLog::open(&log_path(&self.dir, id))?;
+        let mut log = MessageLog::open(&log_path(&self.dir, id))?;
+        log.close();
         self.next_id = self.next_id.max(id + 1);
         self.by_set.insert(set_key(&members), id);
         self.rooms.insert(id, Room { members, log });
@@ -134,12 +163,12 @@ impl Rooms {
 
     /// Appends and fsyncs one line of `rooms.txt`, rolling back on error.
     fn write_line(&mut self, line: &str) -> io::Result<()> {
-        let result = self
-            .file
-            .write_all(line.as_bytes())
+        let mut end = files::End::at(self.end);
+        let result = end
+            .append(&self.file, line.as_bytes())
             .and_then(|()| self.file.sync_data());
         match result {
-            Ok(()) => self.end += line.len() as u64,
+            Ok(()) => self.end = end.len,
             Err(_) => {
                 if let Err(e) = self.file.set_len(self.end) {
                     error!("{}: rollback failed: {e}", self.dir.display());
@@ -356,6 +385,29 @@ mod tests {
         let entries = rooms.log(a).unwrap().since(0).unwrap();
         let texts: Vec<&str> = entries.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["hi", "yo", "again"]);
+    }
+
+    /// Finding 4: a thousand rooms keep at most [`OPEN_LOGS`] files open, and every
+    /// room still takes messages and keeps its numbering.
+    #[test]
+    fn open_files_do_not_grow_with_rooms() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        for i in 0..1000 {
+            let id = rooms.create(names(&["a", &format!("u{i}")])).unwrap();
+            rooms.log_mut(id).unwrap().append("a", "hi", now()).unwrap();
+            assert!(rooms.open_files() <= OPEN_LOGS);
+        }
+        drop(rooms);
+        let mut rooms = Rooms::open(dir.path()).unwrap();
+        assert_eq!(rooms.open_files(), 0);
+        let e = rooms
+            .log_mut(7)
+            .unwrap()
+            .append("a", "again", now())
+            .unwrap();
+        assert_eq!(e.number, 2);
+        assert_eq!(rooms.log(7).unwrap().since(0).unwrap().len(), 2);
     }
 
     #[test]

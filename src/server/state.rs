@@ -125,8 +125,8 @@ impl Reply {
         self.then = then;
         self
     }
-    pub fn after_sync(mut self, file: SyncPoint) -> Reply {
-        self.durable = Some(file);
+    pub fn after_sync(mut self, file: Option<SyncPoint>) -> Reply {
+        self.durable = file;
         self
     }
 }

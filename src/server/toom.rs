@@ -26,7 +26,7 @@ impl State {
         &self,
         user: &str,
         body: &str,
-    ) -> std::io::Result<(LogEntry, bool, SyncPoint)> {
+    ) -> std::io::Result<(LogEntry, bool, Option<SyncPoint>)> {
         let body = clean(body);
         let mut log = self.0.broadcasts.lock();
         let entry = log.append(user, &body, Local::now())?;

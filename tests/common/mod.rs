@@ -550,7 +550,22 @@ impl ServerProc {
     /// Starts `chinwag-server 0 --data-dir DIR ARGS...` and waits for its line
     /// `chinwag server listening on 0.0.0.0:PORT` (so not with `--quiet`).
     pub fn start(dir: &Path, args: &[&str]) -> ServerProc {
-        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
+        ServerProc::start_limited(dir, args, None)
+    }
+
+    /// [`ServerProc::start`] with `ulimit -n NOFILE` (through bash) when given.
+    pub fn start_limited(dir: &Path, args: &[&str], nofile: Option<u32>) -> ServerProc {
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Proc::new("bash");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_chinwag-server"));
+                c
+            }
+            None => Proc::new(env!("CARGO_BIN_EXE_chinwag-server")),
+        };
+        let mut child = cmd
             .arg("0")
             .arg("--data-dir")
             .arg(dir)
