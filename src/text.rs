@@ -29,6 +29,8 @@ pub const RECIPIENT_BLOCKED_YOU: &str =
 pub const SAVE_FAILED: &str = "Error. The server could not save that, try again";
 /// A sign-up could not be written to the credentials file (nothing of it was kept).
 pub const SIGNUP_FAILED: &str = "Error. The account could not be saved, try again later";
+/// A connection that did not log in within the login timeout is closed.
+pub const LOGIN_TIMED_OUT: &str = "Error. No login within the time allowed, disconnecting";
 pub const SOME_RECIPIENTS: &str = "Your message could not be delivered to some recipients";
 pub const NO_OTHER_USERS: &str = "No other users online";
 pub const NO_OTHER_ACTIVE: &str = "no other active user";

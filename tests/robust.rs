@@ -4,11 +4,12 @@
 
 mod common;
 
-use chinwag::protocol::{Command, Then};
+use chinwag::protocol::{Command, Event, Then};
 use common::{password, Client, ServerProc, CREDENTIALS};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
+use std::time::Duration;
 
 /// A small tmpfs mounted for one test, unmounted on drop (declare it before the server
 /// so the server is killed first).
@@ -170,4 +171,53 @@ fn many_rooms_fit_under_256_open_files() {
         .map(|u| Client::login(server.addr, u, password(u)))
         .collect();
     assert!(clients[0].call(Command::WhoElse).ok);
+}
+
+/// Finding 5: a socket that never logs in is closed after the login timeout (hidden
+/// option, 30 s by default) with a reason; a logged-in user is not.
+#[test]
+fn a_connection_that_never_logs_in_is_closed() {
+    let s = common::TestServer::with(|c| c.login_timeout = Duration::from_secs(1));
+    let mut yoda = Client::login(s.addr, "yoda", password("yoda"));
+    let mut idle = Client::connect(s.addr);
+    idle.send_raw(b"{").unwrap();
+    let started = std::time::Instant::now();
+    match idle.event() {
+        Event::Bye { text, code } => {
+            assert_eq!(text, chinwag::text::LOGIN_TIMED_OUT);
+            assert_eq!(code, 1);
+        }
+        other => panic!("expected a goodbye, got {other:?}"),
+    }
+    assert!(idle.read().is_none(), "closed after the goodbye");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    common::eventually("the socket is forgotten", || s.state.connections() == 1);
+    assert!(yoda.call(Command::WhoElse).ok);
+}
+
+/// Finding 5: one address can hold at most half of --max-clients before login, so a
+/// flood of sockets from it leaves room for everyone else.
+#[test]
+fn one_address_cannot_fill_the_server_before_login() {
+    let s = common::TestServer::with(|c| c.max_clients = 10);
+    let flood: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| {
+            let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
+            sock.write_all(b"{").unwrap();
+            sock
+        })
+        .collect();
+    common::eventually("the flood is counted", || s.state.connections() == 5);
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    for user in ["yoda", "hans", "luke"] {
+        let mut c = Client::connect_from(other, s.addr);
+        assert_eq!(c.try_login(user, password(user)).then, Then::LoggedIn);
+        std::mem::forget(c);
+    }
+    // Logged-in users from the flooding address do not count against it.
+    drop(flood);
+    common::eventually("the flood is gone", || s.state.connections() == 3);
+    let _vader = Client::login(s.addr, "vader", password("vader"));
+    let _leia = Client::login(s.addr, "leia", password("leia"));
+    assert_eq!(s.state.connections(), 5);
 }

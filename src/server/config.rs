@@ -33,6 +33,9 @@ pub struct Config {
     pub rate_burst: u32,
     /// Failed password attempts per source address per minute; 0 = no throttle.
     pub login_throttle: u32,
+    /// A connection that has not logged in by then is closed (the idle timeout wins if
+    /// shorter; see [`Config::login_limit`]).
+    pub login_timeout: Duration,
 }
 
 impl Default for Config {
@@ -52,9 +55,21 @@ impl Default for Config {
             rate_limit: DEFAULT_RATE_LIMIT,
             rate_burst: DEFAULT_RATE_BURST,
             login_throttle: DEFAULT_LOGIN_THROTTLE,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
         }
     }
 }
+
+impl Config {
+    /// How long a connection may stay without logging in.
+    pub fn login_limit(&self) -> Duration {
+        self.timeout
+            .map_or(self.login_timeout, |t| t.min(self.login_timeout))
+    }
+}
+
+/// BEHAVIOUR §6: a connection that has not logged in within 30 s is closed.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Two threads per client: 6,000 clients stay well under the ~16,000-thread ceiling of
 /// these machines (DESIGN.md) and under the 20,000 open files (one socket per client).
@@ -131,6 +146,9 @@ pub struct Args {
     /// [default: 100].
     #[arg(long, value_name = "N")]
     pub login_throttle: Option<u32>,
+    /// Seconds a connection may take to log in (fractions allowed; for tests).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub login_timeout: Option<f64>,
     /// Print nothing.
     #[arg(short, long)]
     pub quiet: bool,
@@ -229,6 +247,12 @@ impl Args {
         }
         if let Some(n) = self.max_upload {
             c.max_upload = n;
+        }
+        if let Some(s) = self.login_timeout {
+            c.login_timeout = Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("Invalid --login-timeout: {s}"))?;
         }
         if let Some(n) = self.rate_limit {
             c.rate_limit = n;

@@ -23,6 +23,7 @@ impl Core {
     /// overtake it. The offline messages follow ([`State::deliver_offline`]).
     fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) {
         self.login_seq += 1;
+        self.prelogin.remove(conn);
         self.online.insert(
             user.to_string(),
             Online {

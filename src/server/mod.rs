@@ -16,6 +16,7 @@ mod messaging;
 mod offline;
 pub mod outbox;
 mod p2p;
+mod prelogin;
 pub mod rooms;
 mod session;
 pub mod state;

@@ -71,6 +71,8 @@ pub(super) struct Core {
     pub login_seq: u64,
     /// (asker, asked) private-chat requests awaiting an answer.
     pub pending_private: HashSet<(String, String)>,
+    /// Connections not logged in yet (see `prelogin`).
+    pub prelogin: super::prelogin::PreLogin,
 }
 
 /// A logged-in user.
@@ -294,13 +296,16 @@ impl State {
         if self.is_shutting_down() {
             return None;
         }
+        let ip = sock.peer_addr().ok()?.ip();
+        let max = self.0.config.max_clients;
         let mut core = self.0.core.lock();
-        if core.conns.len() >= self.0.config.max_clients {
+        if core.conns.len() >= max || core.prelogin.from(ip) >= Core::prelogin_share(max) {
             return None;
         }
         let id = self.0.next_conn.fetch_add(1, Ordering::Relaxed);
         let (conn, rx) = Conn::new(sock);
         core.conns.insert(id, conn.clone());
+        core.prelogin.add(id, ip, Instant::now());
         Some((id, conn, rx))
     }
 
@@ -309,6 +314,7 @@ impl State {
         let went_offline = {
             let mut core = self.0.core.lock();
             core.conns.remove(&id);
+            core.prelogin.remove(id);
             user.is_some_and(|u| core.go_offline(u, id, Instant::now()))
         };
         if let (true, Some(u)) = (went_offline, user) {
@@ -383,6 +389,7 @@ impl State {
                 accounts, locked, ..
             } = &mut *core;
             locked.retain(|user| accounts.get_mut(user).is_some_and(|a| !a.expire(now)));
+            core.expire_prelogin(now, self.0.config.login_limit());
             self.expire_idle(&mut core, now)
         };
         for user in &timed_out {
