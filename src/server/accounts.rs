@@ -6,9 +6,9 @@
 //! acknowledged sign-up survives a crash; a failed append is cut back to the last whole
 //! line. The file is mode 0600 (tightened at start-up if looser). A sign-up's password is
 //! stored as an argon2id PHC string (`$argon2id$v=19$...`); plain lines written by hand
-//! keep working. Passwords are compared in constant time and never logged, and a plain
-//! password costs one argon2 verification too, so a wrong password takes as long whether
-//! the account's password is plain or hashed. Lockout is a pure function of `now`, so it
+//! keep working. Passwords are compared in constant time and never logged, and a wrong
+//! plain password costs one argon2 verification too, so a wrong password takes as long
+//! whether the account's password is plain or hashed. Lockout is a pure function of `now`, so it
 //! is tested without sleeping; the timer thread lifts expired locks.
 
 use super::files::{self, End};
@@ -119,13 +119,17 @@ pub fn verify(stored: &str, given: &str) -> bool {
             return argon2().verify_password(given.as_bytes(), &hash).is_ok();
         }
     }
-    // A plain password: the same argon2 work as a hashed one (against a fixed hash, result
-    // unused), so timing does not tell which accounts are stored plain.
-    if let Ok(hash) = argon2::PasswordHash::new(dummy_hash()) {
-        let _slot = HashSlot::take();
-        let _ = argon2().verify_password(given.as_bytes(), &hash);
+    let right = blake3::hash(stored.as_bytes()) == blake3::hash(given.as_bytes());
+    // A wrong plain password costs the same argon2 work as a wrong hashed one (against a
+    // fixed hash, result unused), so timing does not tell which accounts are stored
+    // plain. A right one stays fast: only its owner can measure that.
+    if !right {
+        if let Ok(hash) = argon2::PasswordHash::new(dummy_hash()) {
+            let _slot = HashSlot::take();
+            let _ = argon2().verify_password(given.as_bytes(), &hash);
+        }
     }
-    blake3::hash(stored.as_bytes()) == blake3::hash(given.as_bytes())
+    right
 }
 
 /// An argon2id hash with the sign-up parameters, made once.

@@ -3,7 +3,7 @@
 //! prompt). Failed attempts count per username, across connections and addresses.
 
 use super::accounts::{self, Account};
-use super::state::{ConnId, Core, Online, Reply, State, Stint};
+use super::state::{ConnId, Core, Online, Reply, State};
 use crate::protocol::{Farewell, Response, Then};
 use crate::text;
 use std::net::SocketAddr;
@@ -36,10 +36,7 @@ impl Core {
                 last_active: Instant::now(),
             },
         );
-        self.history.push(Stint {
-            user: user.to_string(),
-            end: None,
-        });
+        self.departures.arrived(user);
         self.userlog_gen += 1;
         self.presence(user, &text::logged_in(user));
         if let Some(c) = self.conns.get(&conn) {

@@ -19,6 +19,7 @@ mod p2p;
 mod prelogin;
 pub mod rooms;
 mod session;
+mod since;
 pub mod state;
 pub mod syncer;
 pub mod throttle;

@@ -60,8 +60,8 @@ pub(super) struct Core {
     /// Every open connection, logged in or not (shutdown tells them all).
     pub conns: HashMap<ConnId, Conn>,
     pub online: HashMap<String, Online>,
-    /// Login history since start-up, for `whoelsesince`.
-    pub history: Vec<Stint>,
+    /// Each user's last logout since start-up, for `whoelsesince`.
+    pub departures: super::since::Departures,
     /// blocker -> blocked users
     pub blocks: HashMap<String, HashSet<String>>,
     /// recipient -> undelivered lines, oldest first
@@ -85,12 +85,6 @@ pub(super) struct Online {
     /// Login order, for userlog.txt numbering.
     pub seq: u64,
     pub last_active: Instant,
-}
-
-/// One login session, for `whoelsesince`.
-pub(super) struct Stint {
-    pub user: String,
-    pub end: Option<Instant>,
 }
 
 /// What a command handler answers: lines for the user and what the client does next.
@@ -205,14 +199,7 @@ impl Core {
             return false;
         }
         self.online.remove(user);
-        if let Some(s) = self
-            .history
-            .iter_mut()
-            .rev()
-            .find(|s| s.user == user && s.end.is_none())
-        {
-            s.end = Some(now);
-        }
+        self.departures.left(user, now);
         self.userlog_gen += 1;
         self.pending_private.retain(|(a, b)| a != user && b != user);
         self.presence(user, &crate::text::logged_out(user));
