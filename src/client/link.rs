@@ -189,6 +189,7 @@ fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) -> Option<S
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.part-{}", std::process::id()));
+    remove_stale_parts(path.parent());
     let mut cut = None;
     match receive_frames(r, &tmp, size, &mut cut).and_then(|()| std::fs::rename(&tmp, &path)) {
         Ok(()) => ctx.printer.line(&format!("{name} successfully downloaded")),
@@ -199,6 +200,32 @@ fn receive_download<R: io::BufRead>(ctx: &Ctx, r: &mut R, size: u64) -> Option<S
         }
     }
     cut
+}
+
+/// Removes `.FILE.part-PID` files left in `dir` by clients that were killed mid-download
+/// (PID no longer running), so they never stay forever.
+fn remove_stale_parts(dir: Option<&std::path::Path>) {
+    let dir = dir
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(".".as_ref());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.rsplit_once(".part-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = std::path::Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn receive_frames<R: io::BufRead>(

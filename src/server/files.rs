@@ -74,6 +74,17 @@ pub fn open_read(path: &Path) -> io::Result<File> {
     no_follow().read(true).open(path)
 }
 
+/// Creates `path` afresh for writing (a temporary file about to be renamed into place):
+/// whatever was left at that name, a symbolic link included, is removed first, never
+/// written through.
+pub fn create_fresh(path: &Path) -> io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    no_follow().write(true).create_new(true).open(path)
+}
+
 /// Refuses `dir` if it is a symbolic link (or not a directory); a missing one is fine.
 pub fn check_dir(dir: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(dir) {
@@ -174,5 +185,8 @@ mod tests {
         assert!(create_dir(&dlink).is_err());
         assert!(create_dir(&dir.path().join("fresh")).is_ok());
         assert!(check_dir(&dir.path().join("missing")).is_ok());
+        let mut f = create_fresh(&link).unwrap();
+        f.write_all(b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret");
     }
 }

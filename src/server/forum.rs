@@ -23,6 +23,7 @@ mod tests_upload;
 pub use upload::Upload;
 
 use crate::names::valid_name;
+use crate::server::files;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -145,8 +146,9 @@ impl Forum {
     pub fn open(data_dir: &Path, max_upload: u64) -> io::Result<Forum> {
         let threads_dir = data_dir.join("threads");
         let uploads_dir = data_dir.join("uploads");
-        fs::create_dir_all(&threads_dir)?;
-        fs::create_dir_all(&uploads_dir)?;
+        fs::create_dir_all(data_dir)?;
+        files::create_dir(&threads_dir)?;
+        files::create_dir(&uploads_dir)?;
         let mut next_gen = 0;
         let threads = disk::load_threads(&threads_dir, &mut next_gen)?;
         disk::sweep_uploads(&uploads_dir, &threads)?;
@@ -255,7 +257,7 @@ impl Forum {
             return Err(ForumError::TooLarge);
         }
         let dir = self.shared.uploads_dir.join(title);
-        fs::create_dir_all(&dir)?;
+        files::create_dir(&dir)?;
         let temp = dir.join(format!(".{file}.part-{}", unique_suffix()));
         let out = File::create_new(&temp)?;
         state.reserved.insert(key.clone());
@@ -282,13 +284,20 @@ impl Forum {
         if !thread.has_file(file) {
             return Err(ForumError::NoFile);
         }
-        let opened = File::open(self.shared.uploads_dir.join(title).join(file));
+        // Never through a symbolic link, for the folder or the file.
+        let dir = self.shared.uploads_dir.join(title);
+        let opened = files::check_dir(&dir).and_then(|()| files::open_read(&dir.join(file)));
         let handle = opened.map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ForumError::NoFile,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => ForumError::NoFile,
+            io::ErrorKind::PermissionDenied => ForumError::NoFile,
             _ => ForumError::Io(e),
         })?;
-        let len = handle.metadata()?.len();
-        Ok((handle, len))
+        let meta = handle.metadata()?;
+        if !meta.is_file() {
+            return Err(ForumError::NoFile);
+        }
+        Ok((handle, meta.len()))
     }
 
     /// Removes thread `title` and all its files (its creator only).

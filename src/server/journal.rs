@@ -196,16 +196,8 @@ fn keep_bad_copy(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Rewrites the journal as the minimal records for `state`: temp file, fsync, rename.
 fn compact(path: &Path, state: &Replayed) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("jsonl.tmp");
-    // A link left at the temporary name is replaced, never written through.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut f = files::no_follow()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = files::create_fresh(&tmp)?;
+    files::private(&f)?;
     for rec in state.records() {
         let mut line = serde_json::to_vec(&rec).map_err(io::Error::other)?;
         line.push(b'\n');

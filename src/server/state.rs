@@ -364,7 +364,7 @@ impl State {
     fn write_userlog(&self, text: &str) -> std::io::Result<()> {
         let dir = &self.0.config.data_dir;
         let tmp = dir.join(".userlog.txt.tmp");
-        std::fs::write(&tmp, text)?;
+        std::io::Write::write_all(&mut super::files::create_fresh(&tmp)?, text.as_bytes())?;
         std::fs::rename(&tmp, dir.join("userlog.txt"))
     }
 
