@@ -12,8 +12,10 @@
 //! - `names` — which thread titles and file names are safe as path components.
 //! - `server` — accept loop (`mod.rs`), per-connection `session` and `outbox`, the
 //!   shared-state facade `state` with one file per feature (`login`, `messaging`, `toom`,
-//!   `board`, `p2p`), durable stores (`accounts`, `journal`, `history`, `rooms`, `forum`)
-//!   and the `timer`.
+//!   `board`, `p2p`, with `offline` delivering a login's backlog, `prelogin` bounding
+//!   connections that have not logged in, `since` indexing logouts for `whoelsesince`),
+//!   durable stores (`accounts`, `journal`, `history`, `rooms`, `forum`, all through
+//!   `files`: whole-line appends, no symbolic links) and the `timer`.
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
@@ -48,7 +50,9 @@
 //! - A full outbox disconnects that client; nobody else waits for it.
 //! - Everything acknowledged to a user (sign-ups, blocks, offline messages, broadcast and
 //!   room history, rooms, forum posts and uploads) is fsynced first; files are appended
-//!   whole-line or replaced by rename, so a crash never leaves a torn line that is read.
+//!   whole-line or replaced by rename, so a crash never leaves a torn line that is read,
+//!   and a failed append is cut back to the last whole line. Nothing under DATA_DIR is
+//!   opened through a symbolic link.
 //!   Broadcast and room messages are delivered once written, before their fsync (a
 //!   `kill -9` cannot lose a written line; the sender hears only after the fsync).
 //! - The server never holds more clients than `--max-clients`, so it stays far below the

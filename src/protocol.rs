@@ -22,6 +22,8 @@
 //!
 //! **Login** — the first requests are `hello` (the client's UDP and private-chat ports), then
 //! `username`, then `password` or `new_password` as the previous response's `then` asks.
+//! The response with `then: "logged_in"` carries the welcome; the offline messages follow
+//! it as `text` events, oldest first. The server's lines are at most [`MAX_SERVER_LINE`].
 //! Every other command before login is refused. A line over the limit or that is not a
 //! request gets an `error` event and the connection is closed.
 

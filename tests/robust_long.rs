@@ -10,6 +10,17 @@ use common::{password, Bin, Client, TestServer};
 /// Sends `make(text)` as a request line of exactly [`MAX_LINE`] bytes, its text starting
 /// with `tag`; returns the text and waits for the response.
 fn send_max(c: &mut Client, id: u64, tag: &str, make: impl Fn(String) -> Command) -> String {
+    send_max_of(c, id, tag, "x", make)
+}
+
+/// [`send_max`] with `fill` repeated (its JSON form may be longer than itself).
+fn send_max_of(
+    c: &mut Client,
+    id: u64,
+    tag: &str,
+    fill: &str,
+    make: impl Fn(String) -> Command,
+) -> String {
     let len = |text: &str| {
         protocol::encode(&Request {
             id,
@@ -18,7 +29,9 @@ fn send_max(c: &mut Client, id: u64, tag: &str, make: impl Fn(String) -> Command
         .len()
     };
     let mut text = tag.to_string();
-    text.push_str(&"x".repeat(MAX_LINE - len(tag)));
+    let per = len(&format!("{tag}{fill}")) - len(tag);
+    text.push_str(&fill.repeat((MAX_LINE - len(tag)) / per));
+    text.push_str(&"x".repeat(MAX_LINE - len(&text)));
     let line = protocol::encode(&Request {
         id,
         cmd: make(text.clone()),
@@ -91,4 +104,30 @@ fn a_login_delivers_a_long_offline_backlog_in_full_and_once() {
     let r = again.try_login("yoda", password("yoda"));
     assert_eq!(r.lines, [chinwag::text::WELCOME]);
     again.quiet_for(std::time::Duration::from_millis(100));
+}
+
+/// The worst case for the framing: a max-size text of characters JSON escapes (`"` and
+/// `\\` take two bytes each way), read back live and from the log, whole.
+#[test]
+fn a_max_size_message_of_escaped_characters_fits_the_client_limit() {
+    let server = TestServer::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut yoda = Bin::connect(server.addr, home.path());
+    yoda.login("yoda", password("yoda"));
+    let mut hans = Client::login(server.addr, "hans", password("hans"));
+    let bcm = send_max_of(&mut hans, 100, "q", "\"\\", |text| Command::Bcm { text });
+    assert!(bcm.len() > MAX_LINE / 2 - 100);
+    yoda.expect(&format!("hans: {bcm}"));
+    yoda.send("RDM b 1 Jan 2000 00:00:00");
+    yoda.expect(&format!("hans: {bcm} at "));
+    let mut leia = Client::login(server.addr, "leia", password("leia"));
+    let r = leia.call(Command::Rdm {
+        kind: "b".into(),
+        since: "1 Jan 2000 00:00:00".into(),
+    });
+    assert!(
+        r.lines.iter().any(|l| l.contains(&bcm)),
+        "{:?}",
+        r.lines.len()
+    );
 }
