@@ -31,6 +31,9 @@ pub const SAVE_FAILED: &str = "Error. The server could not save that, try again"
 pub const SIGNUP_FAILED: &str = "Error. The account could not be saved, try again later";
 /// A connection that did not log in within the login timeout is closed.
 pub const LOGIN_TIMED_OUT: &str = "Error. No login within the time allowed, disconnecting";
+/// A pre-login connection replaced by a newer one from the same address.
+pub const TOO_MANY_FROM_ADDRESS: &str =
+    "Error. Too many connections from your address are logging in, disconnecting";
 pub const SOME_RECIPIENTS: &str = "Your message could not be delivered to some recipients";
 pub const NO_OTHER_USERS: &str = "No other users online";
 pub const NO_OTHER_ACTIVE: &str = "no other active user";

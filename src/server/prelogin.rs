@@ -1,40 +1,49 @@
 //! Connections that have not logged in yet: each address may hold at most half of
-//! `--max-clients` of them ([`Core::prelogin_share`]), so a flood of sockets from one
-//! address cannot fill the server, and the timer closes any that has not logged in within
-//! `login_timeout` (30 s, or the idle timeout if shorter).
+//! `--max-clients` of them ([`Core::prelogin_share`]); a new connection from an address
+//! at its share replaces that address's oldest one. So a flood of sockets from one
+//! address can neither fill the server nor lock out a real user from the same address,
+//! and the timer closes any connection that has not logged in within `login_timeout`
+//! (30 s, or the idle timeout if shorter).
 
 use super::outbox::Out;
 use super::state::{ConnId, Core};
 use crate::protocol::Event;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Pre-login connections: who, from where, since when.
 #[derive(Default)]
 pub(super) struct PreLogin {
-    conns: std::collections::HashMap<ConnId, (IpAddr, Instant)>,
-    by_ip: std::collections::HashMap<IpAddr, usize>,
+    conns: HashMap<ConnId, (IpAddr, Instant)>,
+    /// Per address, oldest first.
+    by_ip: HashMap<IpAddr, BTreeSet<(Instant, ConnId)>>,
 }
 
 impl PreLogin {
     /// How many connections from `ip` have not logged in.
     pub fn from(&self, ip: IpAddr) -> usize {
-        self.by_ip.get(&ip).copied().unwrap_or(0)
+        self.by_ip.get(&ip).map_or(0, BTreeSet::len)
+    }
+
+    /// The longest-waiting connection from `ip`.
+    pub fn oldest(&self, ip: IpAddr) -> Option<ConnId> {
+        self.by_ip.get(&ip)?.first().map(|&(_, c)| c)
     }
 
     pub fn add(&mut self, conn: ConnId, ip: IpAddr, now: Instant) {
         self.conns.insert(conn, (ip, now));
-        *self.by_ip.entry(ip).or_default() += 1;
+        self.by_ip.entry(ip).or_default().insert((now, conn));
     }
 
     /// `conn` logged in or closed (no-op if it was not counted).
     pub fn remove(&mut self, conn: ConnId) {
-        let Some((ip, _)) = self.conns.remove(&conn) else {
+        let Some((ip, since)) = self.conns.remove(&conn) else {
             return;
         };
-        if let Some(n) = self.by_ip.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(set) = self.by_ip.get_mut(&ip) {
+            set.remove(&(since, conn));
+            if set.is_empty() {
                 self.by_ip.remove(&ip);
             }
         }
@@ -60,20 +69,43 @@ impl Core {
         (max_clients / 2).max(1)
     }
 
+    /// Room for a new connection from `ip`: false if the server is full. An address at
+    /// its share gives up its oldest pre-login connection (which is told and closed).
+    pub fn make_room(&mut self, ip: IpAddr, max_clients: usize) -> bool {
+        if self.prelogin.from(ip) < Core::prelogin_share(max_clients) {
+            return self.conns.len() < max_clients;
+        }
+        // A replaced connection still counts until its session ends, so the server may
+        // be over its limit for a moment: by an eighth at most, then it refuses.
+        let Some(old) = self.prelogin.oldest(ip) else {
+            return false;
+        };
+        if self.conns.len() >= max_clients + max_clients / 8 {
+            return false;
+        }
+        self.prelogin.remove(old);
+        self.close_with(&[old], crate::text::TOO_MANY_FROM_ADDRESS);
+        true
+    }
+
     /// Closes the connections that did not log in within `limit`; returns how many.
     pub fn expire_prelogin(&mut self, now: Instant, limit: Duration) -> usize {
         let old = self.prelogin.expired(now, limit);
+        self.close_with(&old, crate::text::LOGIN_TIMED_OUT);
+        old.len()
+    }
+
+    fn close_with(&self, ids: &[ConnId], why: &str) {
         let bye = Event::Bye {
-            text: crate::text::LOGIN_TIMED_OUT.to_string(),
+            text: why.to_string(),
             code: 1,
         };
-        for id in &old {
+        for id in ids {
             if let Some(c) = self.conns.get(id) {
                 c.send_msg(&bye);
                 c.send(Out::Close);
             }
         }
-        old.len()
     }
 }
 
@@ -90,6 +122,7 @@ mod tests {
         p.add(2, a, t0 + Duration::from_secs(5));
         p.add(3, b, t0);
         assert_eq!((p.from(a), p.from(b)), (2, 1));
+        assert_eq!(p.oldest(a), Some(1));
         p.remove(3);
         p.remove(3);
         assert_eq!(p.from(b), 0);

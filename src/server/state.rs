@@ -286,7 +286,7 @@ impl State {
         let ip = sock.peer_addr().ok()?.ip();
         let max = self.0.config.max_clients;
         let mut core = self.0.core.lock();
-        if core.conns.len() >= max || core.prelogin.from(ip) >= Core::prelogin_share(max) {
+        if !core.make_room(ip, max) {
             return None;
         }
         let id = self.0.next_conn.fetch_add(1, Ordering::Relaxed);
