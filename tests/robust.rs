@@ -171,6 +171,11 @@ fn many_rooms_fit_under_256_open_files() {
         .map(|u| Client::login(server.addr, u, password(u)))
         .collect();
     assert!(clients[0].call(Command::WhoElse).ok);
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .unwrap()
+        .count();
+    println!("open files with 600 rooms and 6 clients: {fds}");
+    assert!(fds < 64, "{fds} open files");
 }
 
 /// Finding 5: a socket that never logs in is closed after the login timeout (hidden

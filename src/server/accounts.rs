@@ -375,6 +375,7 @@ mod tests {
         };
         let (plain, hashed) = (time("wise"), time(&hashed));
         let ratio = plain.as_secs_f64() / hashed.as_secs_f64();
+        println!("wrong password: plain {plain:?}, hashed {hashed:?}");
         assert!(
             (0.25..4.0).contains(&ratio),
             "plain {plain:?} hashed {hashed:?}"
