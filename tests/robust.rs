@@ -74,7 +74,8 @@ fn whole_lines(path: &Path, ok: impl Fn(&str) -> bool) {
 }
 
 /// Finding 2: an offline message whose journal append fails part-way is refused and cut
-/// back, so the next one (acknowledged) survives a restart.
+/// back, so the next one (acknowledged) survives a restart; the server also starts on a
+/// disk with no room left to compact its journal.
 #[test]
 fn a_full_disk_never_tears_the_journal() {
     let Some(fs) = Tmpfs::mount("2m") else { return };
@@ -82,6 +83,11 @@ fn a_full_disk_never_tears_the_journal() {
     std::fs::write(dir.join("credentials.txt"), CREDENTIALS).unwrap();
     let mut server = ServerProc::start(dir, &[]);
     let mut hans = Client::login(server.addr, "hans", password("hans"));
+    let r = hans.call(Command::Message {
+        to: "yoda".into(),
+        text: "before".into(),
+    });
+    assert!(r.ok, "{:?}", r.lines);
     let big = "y".repeat(60_000);
     let filler = fill(dir, 8192);
     let r = hans.call(Command::Message {
@@ -90,6 +96,12 @@ fn a_full_disk_never_tears_the_journal() {
     });
     assert!(!r.ok, "{:?}", r.lines);
     assert_eq!(r.lines, [chinwag::text::SAVE_FAILED]);
+    // A restart on a disk with no room at all still works.
+    server.kill9();
+    std::fs::remove_file(&filler).unwrap();
+    let filler = fill(dir, 0);
+    let mut server = ServerProc::start(dir, &[]);
+    let mut hans = Client::login(server.addr, "hans", password("hans"));
     std::fs::remove_file(filler).unwrap();
     let r = hans.call(Command::Message {
         to: "yoda".into(),
@@ -104,6 +116,7 @@ fn a_full_disk_never_tears_the_journal() {
     let mut yoda = Client::connect(server.addr);
     let r = yoda.try_login("yoda", password("yoda"));
     assert_eq!(r.then, Then::LoggedIn);
+    assert_eq!(yoda.text(), "hans: before");
     assert_eq!(yoda.text(), "hans: after");
     yoda.quiet_for(std::time::Duration::from_millis(100));
 }

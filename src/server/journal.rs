@@ -110,16 +110,26 @@ impl Journal {
     pub fn open(dir: &Path) -> io::Result<(Journal, Replayed)> {
         let path = dir.join("journal.jsonl");
         let mut state = Replayed::default();
+        let mut whole = 0;
+        let mut compactable = true;
         match files::open_read(&path).and_then(|f| read_all(&f)) {
             Ok(bytes) => {
+                whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) as u64;
                 if replay(&bytes, &mut state) > 0 {
-                    keep_bad_copy(&path, &bytes)?;
+                    compactable = keep_bad_copy(&path, &bytes)
+                        .inspect_err(|e| log::warn!("journal: cannot keep a copy: {e}"))
+                        .is_ok();
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        compact(&path, &state)?;
+        // A full disk must not keep the server from starting: without room to compact,
+        // carry on with the file as it is, cut back to its last whole line.
+        let compacted = compactable
+            && compact(&path, &state)
+                .inspect_err(|e| log::warn!("journal: not compacted: {e}"))
+                .is_ok();
         let file = files::no_follow()
             .read(true)
             .append(true)
@@ -127,6 +137,9 @@ impl Journal {
             .mode(0o600)
             .open(&path)?;
         files::private(&file)?;
+        if !compacted && file.metadata()?.len() > whole {
+            file.set_len(whole)?;
+        }
         let end = End::at(file.metadata()?.len());
         Ok((Journal { file, end }, state))
     }
@@ -196,14 +209,20 @@ fn keep_bad_copy(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Rewrites the journal as the minimal records for `state`: temp file, fsync, rename.
 fn compact(path: &Path, state: &Replayed) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("jsonl.tmp");
-    let mut f = files::create_fresh(&tmp)?;
-    files::private(&f)?;
-    for rec in state.records() {
-        let mut line = serde_json::to_vec(&rec).map_err(io::Error::other)?;
-        line.push(b'\n');
-        f.write_all(&line)?;
+    let written = (|| {
+        let mut f = files::create_fresh(&tmp)?;
+        files::private(&f)?;
+        for rec in state.records() {
+            let mut line = serde_json::to_vec(&rec).map_err(io::Error::other)?;
+            line.push(b'\n');
+            f.write_all(&line)?;
+        }
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    f.sync_all()?;
     std::fs::rename(&tmp, path)?;
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
