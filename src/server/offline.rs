@@ -47,6 +47,11 @@ impl State {
 
     /// The next portion of `user`'s queue, taken off it, while `user` is online on `conn`.
     fn take_portion(&self, user: &str, conn: ConnId) -> Option<(Vec<String>, super::outbox::Conn)> {
+        // Most logins have nothing waiting: no journal lock for them. (A message sent
+        // from now on finds `user` online with no backlog and goes live.)
+        if !self.0.core.lock().offline.contains_key(user) {
+            return None;
+        }
         let _journal = self.0.journal.lock();
         let mut core = self.0.core.lock();
         if core.online.get(user).is_none_or(|o| o.conn != conn) {
@@ -73,5 +78,55 @@ impl State {
         let queue = core.offline.entry(user.to_string()).or_default();
         portion.append(queue);
         *queue = portion;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::outbox::Conn;
+    use super::super::state::Online;
+    use super::*;
+    use crate::server::Config;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// A backlog whose connection goes before it is written stays queued, in order,
+    /// with nothing recorded as delivered: the next login gets all of it.
+    #[test]
+    fn a_backlog_not_written_is_kept_for_the_next_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            credentials: dir.path().join("credentials.txt"),
+            quiet: true,
+            ..Config::default()
+        };
+        let state = State::open(config).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let far = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (near, addr) = listener.accept().unwrap();
+        // No writer thread: nothing queued is ever written.
+        let (conn, _inbox) = Conn::new(Arc::new(near));
+        let wanted: Vec<String> = (0..100).map(|i| format!("hans: {i}")).collect();
+        {
+            let mut core = state.0.core.lock();
+            core.offline.insert("yoda".into(), wanted.clone());
+            core.conns.insert(1, conn);
+            let online = Online {
+                conn: 1,
+                ip: addr.ip(),
+                udp_port: 0,
+                p2p_port: 0,
+                since: chrono::Local::now(),
+                seq: 1,
+                last_active: Instant::now(),
+            };
+            core.online.insert("yoda".into(), online);
+        }
+        drop(far);
+        state.deliver_offline("yoda", 1);
+        assert_eq!(state.0.core.lock().offline["yoda"], wanted);
+        let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert!(!journal.contains("delivered"), "{journal}");
     }
 }
