@@ -181,7 +181,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::clean;
-    use crate::server::{Config, State};
+    use crate::server::State;
     use std::time::{Duration, Instant};
 
     /// Finding 8: after 100,000 distinct logins and logouts, `whoelsesince` with a short
@@ -189,13 +189,7 @@ mod tests {
     #[test]
     fn whoelsesince_after_a_hundred_thousand_logins_is_fast() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            credentials: dir.path().join("credentials.txt"),
-            quiet: true,
-            ..Config::default()
-        };
-        let state = State::open(config).unwrap();
+        let state = State::open_quiet(dir.path());
         let long_ago = Instant::now() - Duration::from_secs(3600);
         {
             let mut core = state.0.core.lock();

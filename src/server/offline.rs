@@ -86,7 +86,6 @@ mod tests {
     use super::super::outbox::Conn;
     use super::super::state::Online;
     use super::*;
-    use crate::server::Config;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -95,13 +94,7 @@ mod tests {
     #[test]
     fn a_backlog_not_written_is_kept_for_the_next_login() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            credentials: dir.path().join("credentials.txt"),
-            quiet: true,
-            ..Config::default()
-        };
-        let state = State::open(config).unwrap();
+        let state = State::open_quiet(dir.path());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let far = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (near, addr) = listener.accept().unwrap();

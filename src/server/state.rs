@@ -265,6 +265,18 @@ impl State {
         Ok(state)
     }
 
+    /// A quiet server state on `dir` with default settings, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn open_quiet(dir: &std::path::Path) -> State {
+        State::open(Config {
+            data_dir: dir.to_path_buf(),
+            credentials: dir.join("credentials.txt"),
+            quiet: true,
+            ..Config::default()
+        })
+        .expect("a fresh data directory opens")
+    }
+
     pub fn config(&self) -> &Config {
         &self.0.config
     }
