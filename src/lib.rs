@@ -30,12 +30,15 @@
 //! # Threads
 //!
 //! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, 1 syncer thread
-//! (fsyncs the message logs, then sends the senders' confirmations), and per
-//! connection 1 session (reader) thread plus 1 writer thread that drains the connection's
-//! bounded outbox. A session writes the lines its requests queued itself, with one
-//! non-blocking send per client once its input is drained (`server::outbox`'s
-//! write-through); the writer thread takes whatever would block. Every per-connection
-//! thread ends when its socket closes; the timer ends when `run` returns. Client: the main (input) thread, 1 reader thread for the server
+//! (fsyncs the message logs, then sends the senders' confirmations), 1 flusher thread
+//! shared by every connection (`server::outbox`: it finishes, on epoll readiness, what a
+//! socket would not take at once, and writes what was queued outside a session), and 1
+//! session thread per connection, which reads, handles and writes through: the lines its
+//! requests queued go out with one non-blocking send per client once its input is
+//! drained. No thread waits on a socket's write. A session thread ends when its socket
+//! closes; the timer ends when `run` returns; the flusher lives as long as the process.
+//!
+//! Client: the main (input) thread, 1 reader thread for the server
 //! connection, 1 listener thread for private chat plus 1 thread per private session (the
 //! side that connects dials from it, the side that accepts reads in it), 1 UDP receiver
 //! thread plus 1 thread printing what it reports, and 1 thread per outgoing UDP upload.
@@ -44,10 +47,11 @@
 //! # Invariants
 //!
 //! - No state lock is held across socket I/O, an fsync or a sleep; sending to a user
-//!   only queues into their outbox. Lock order is documented in `server::state`. A
-//!   connection's gate is held by whoever writes to its socket, so lines leave in queue
-//!   order.
-//! - A full outbox disconnects that client; nobody else waits for it.
+//!   only queues into their outbox. Lock order is documented in `server::state`. One
+//!   writer at a time per connection takes lines off its outbox's front, so lines leave
+//!   in queue order whoever writes them.
+//! - An outbox is bounded in bytes (`outbox::MAX_QUEUED`, 4 MiB): past it that client
+//!   is disconnected and its queue dropped; nobody else waits for it.
 //! - Everything acknowledged to a user (sign-ups, blocks, offline messages, broadcast and
 //!   room history, rooms, forum posts and uploads) is fsynced first; files are appended
 //!   whole-line or replaced by rename, so a crash never leaves a torn line that is read,
@@ -55,8 +59,10 @@
 //!   opened through a symbolic link.
 //!   Broadcast and room messages are delivered once written, before their fsync (a
 //!   `kill -9` cannot lose a written line; the sender hears only after the fsync).
-//! - The server never holds more clients than `--max-clients`, so it stays far below the
-//!   process's thread ceiling.
+//! - The server never holds more clients than `--max-clients`, which defaults to and may
+//!   not exceed what the machine can hold (`server::capacity`: one thread and one socket
+//!   per client, under vm.max_map_count and RLIMIT_NOFILE, with margin), so it stays
+//!   below the process's thread ceiling.
 #![forbid(unsafe_code)]
 
 pub mod client;

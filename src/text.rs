@@ -60,6 +60,14 @@ pub const TOO_MANY_COMMANDS: &str = "Error. Too many commands, slow down";
 pub const TOO_MANY_LOGINS: &str =
     "Error. Too many login attempts from your address, try again later";
 
+/// A --max-clients past the `limit` this machine can hold (`why`: its limits).
+pub fn too_many_clients(given: usize, limit: usize, why: &str) -> String {
+    format!("Invalid --max-clients {given}: this machine can hold at most {limit} clients ({why})")
+}
+/// Printed at start-up: the client cap in force and the machine's limit.
+pub fn serving_at_most(max_clients: usize, limit: usize, why: &str) -> String {
+    format!("Serving at most {max_clients} clients; this machine can hold {limit} ({why})")
+}
 pub fn invalid_name(what: &str) -> String {
     format!("Invalid {what}: {NAME_RULE}")
 }

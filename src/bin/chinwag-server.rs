@@ -42,6 +42,12 @@ fn serve(config: server::Config, addr: std::net::SocketAddr) -> Result<(), Strin
     let state = State::open(config)?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     state.announce(&format!("chinwag server listening on {local}"));
+    let cap = &state.config().capacity;
+    state.announce(&chinwag::text::serving_at_most(
+        state.config().max_clients,
+        cap.clients,
+        &cap.to_string(),
+    ));
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let handle = signals.handle();

@@ -3,11 +3,11 @@
 //! connection as binary frames.
 //!
 //! Transfers stream in bounded memory: an upload is written to a temporary file frame by
-//! frame; a download reads the file in 64 KiB chunks into a 4-chunk channel that the
-//! connection's writer drains (`Out::Stream`), so neither side ever holds a whole file.
+//! frame; a download reads the file in 64 KiB chunks into the connection's outbox as a
+//! stream (`Conn::stream`), waiting while more than a few chunks are queued, so neither
+//! side ever holds a whole file.
 
 use super::forum::ForumError;
-use super::outbox::Out;
 use super::session::Session;
 use super::state::{Reply, State};
 use crate::protocol::{self, ClientMsg, FrameError, Then, MAX_CHUNK};
@@ -219,11 +219,9 @@ impl Session {
             Ok(x) => x,
             Err(e) => return self.respond(id, Reply::err(transfer_error(e, title, file, self))),
         };
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
         self.respond(id, Reply::ok(vec![]).then(Then::ReceiveData { size }));
-        if !self.conn.send_blocking(Out::Stream(rx)) {
-            return;
-        }
+        let conn = self.conn.clone();
+        let stream = conn.stream();
         let mut chunk = vec![0u8; MAX_CHUNK];
         let mut touched = Instant::now();
         loop {
@@ -240,13 +238,14 @@ impl Session {
             };
             let mut frame = Vec::with_capacity(n + 16);
             protocol::write_frame(&mut frame, &chunk[..n]).expect("writing to a Vec");
-            if tx.send(frame).is_err() {
+            if !stream.frame(frame) {
                 return;
             }
             if n == 0 {
                 break;
             }
         }
+        drop(stream);
         self.state
             .announce(&format!("{file} downloaded from Thread {title} by {user}"));
     }

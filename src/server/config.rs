@@ -24,6 +24,8 @@ pub struct Config {
     pub credentials: PathBuf,
     /// Connections served at once; more are refused.
     pub max_clients: usize,
+    /// What this machine can hold, and why (the ceiling for `max_clients`).
+    pub capacity: super::capacity::Capacity,
     /// Largest forum upload, in bytes.
     pub max_upload: u64,
     pub quiet: bool,
@@ -40,6 +42,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let capacity = super::capacity::Capacity::detect();
         Config {
             attempts: 3,
             block_duration: Duration::from_secs(10),
@@ -49,7 +52,8 @@ impl Default for Config {
             signup: true,
             data_dir: PathBuf::from("."),
             credentials: PathBuf::from("./credentials.txt"),
-            max_clients: DEFAULT_MAX_CLIENTS,
+            max_clients: capacity.clients,
+            capacity,
             max_upload: 4 << 30,
             quiet: false,
             rate_limit: DEFAULT_RATE_LIMIT,
@@ -70,10 +74,6 @@ impl Config {
 
 /// BEHAVIOUR §6: a connection that has not logged in within 30 s is closed.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Two threads per client: 6,000 clients stay well under the ~16,000-thread ceiling of
-/// these machines (DESIGN.md) and under the 20,000 open files (one socket per client).
-pub const DEFAULT_MAX_CLIENTS: usize = 6000;
 
 /// Far above what a person types or a script of a few hundred commands sends, far below
 /// a flood: one connection cannot keep more than a few percent of the server busy.
@@ -128,7 +128,8 @@ pub struct Args {
     /// Address to listen on (default all interfaces).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<IpAddr>,
-    /// Connections served at once.
+    /// Connections served at once [default: what this machine can hold, worked out at
+    /// start-up from vm.max_map_count and the open-file limit].
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
     /// Largest forum upload in bytes (default 4 GiB).
@@ -243,6 +244,10 @@ impl Args {
             if n == 0 {
                 return Err("Invalid --max-clients: it must be at least 1".into());
             }
+            if n > c.capacity.clients {
+                let (limit, why) = (c.capacity.clients, c.capacity.to_string());
+                return Err(crate::text::too_many_clients(n, limit, &why));
+            }
             c.max_clients = n;
         }
         if let Some(n) = self.max_upload {
@@ -349,6 +354,23 @@ mod tests {
         assert_eq!((c.rate_limit, c.rate_burst, c.login_throttle), (0, 7, 0));
         assert!(cfg(&["5000", "--rate-burst", "0"]).is_err());
         assert!(cfg(&["5000", "--rate-limit", "-1"]).is_err());
+    }
+
+    #[test]
+    fn max_clients_defaults_to_the_machine_and_is_capped_by_it() {
+        let c = cfg(&["5000"]).unwrap();
+        assert_eq!(c.max_clients, c.capacity.clients);
+        assert_eq!(cfg(&["5000", "--max-clients", "7"]).unwrap().max_clients, 7);
+        let over = (c.capacity.clients + 1).to_string();
+        let err = cfg(&["5000", "--max-clients", &over]).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "Invalid --max-clients {over}: this machine can hold at most {} clients",
+                c.capacity.clients
+            )),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The server: binds, accepts, and runs one session per connection.
 //!
-//! Threads: this accept loop (the caller's thread), one timer thread, and per connection
-//! one session (reader) thread and one writer thread. [`run`] returns after a shutdown
-//! (SHT, a signal, or [`State::shutdown`]) once the connections have closed.
+//! Threads: this accept loop (the caller's thread), one timer thread, the outbox's one
+//! shared flusher thread, and one session thread per connection, which reads, handles
+//! and writes through (see `outbox`). [`run`] returns after a shutdown (SHT, a signal,
+//! or [`State::shutdown`]) once the connections have closed.
 
 pub mod accounts;
 mod board;
+pub mod capacity;
 pub mod config;
 pub mod files;
 pub mod forum;
@@ -41,11 +43,10 @@ use std::time::{Duration, Instant};
 /// Pending connections the kernel queues for us (std's default is 128, which makes a
 /// burst of a thousand connects wait seconds on SYN retries).
 const BACKLOG: i32 = 4096;
-/// Stack for per-connection threads: RSS is what is touched (~10 KiB), but virtual size
-/// stays sane with thousands of threads.
-pub const THREAD_STACK: usize = 256 * 1024;
-/// A client that takes no bytes for this long is dropped (bounds a stalled writer).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stack reserved for per-connection threads: RSS is what is touched (~10 KiB), but
+/// virtual size stays sane with 14,000 threads. Deep enough for serde's untagged
+/// decoding of a 64 KiB line nested to serde_json's depth limit (tests/hostile.rs).
+pub const THREAD_STACK: usize = 128 * 1024;
 /// How long a shutdown waits for clients to be told and closed.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -61,6 +62,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves `listener` until the state is shut down.
 pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
+    outbox::start_flusher()?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let timer_state = state.clone();
     let timer = thread::Builder::new()
@@ -91,9 +93,8 @@ fn accept(state: &State, sock: TcpStream) {
     let Ok(addr) = sock.peer_addr() else { return };
     let _ = sock.set_nonblocking(false);
     let _ = sock.set_nodelay(true);
-    let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
     let sock = Arc::new(sock);
-    let Some((id, conn, rx)) = state.connect(sock.clone()) else {
+    let Some((id, conn)) = state.connect(sock.clone()) else {
         return refuse(&sock, state.is_shutting_down());
     };
     let session = session::Session {
@@ -108,32 +109,17 @@ fn accept(state: &State, sock: TcpStream) {
         phase: session::Phase::AwaitingUsername,
         unsynced: Default::default(),
     };
+    let theirs = sock.clone();
     let spawned = thread::Builder::new()
         .name(format!("session-{id}"))
         .stack_size(THREAD_STACK)
-        .spawn(move || serve(session, sock, rx));
+        .spawn(move || session.run(theirs));
     if let Err(e) = spawned {
+        // --max-clients keeps us below the thread ceiling; if the system runs out anyway,
+        // this client is refused and everyone else carries on.
         log::error!("cannot start a session thread: {e}");
         state.disconnect(id, None);
-    }
-}
-
-/// The session thread: starts the writer, reads until the end, waits for the writer.
-fn serve(session: session::Session, sock: Arc<TcpStream>, rx: outbox::Inbox) {
-    let writer = thread::Builder::new()
-        .name(format!("writer-{}", session.id))
-        .stack_size(THREAD_STACK)
-        .spawn(move || outbox::run_writer(rx));
-    match writer {
-        Ok(w) => {
-            session.run(sock);
-            let _ = w.join();
-        }
-        Err(e) => {
-            log::error!("cannot start a writer thread: {e}");
-            let _ = sock.shutdown(std::net::Shutdown::Both);
-            session.state.disconnect(session.id, None);
-        }
+        refuse(&sock, false);
     }
 }
 

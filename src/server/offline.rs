@@ -98,8 +98,10 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let far = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (near, addr) = listener.accept().unwrap();
-        // No writer thread: nothing queued is ever written.
-        let (conn, _inbox) = Conn::new(Arc::new(near));
+        // Shut down first: every write fails, so nothing queued is ever written.
+        let near = Arc::new(near);
+        near.shutdown(std::net::Shutdown::Both).unwrap();
+        let conn = Conn::new(near);
         let wanted: Vec<String> = (0..100).map(|i| format!("hans: {i}")).collect();
         {
             let mut core = state.0.core.lock();

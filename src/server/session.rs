@@ -9,13 +9,12 @@
 use super::login::Peer;
 use super::outbox::{Conn, Out, WriteThrough};
 use super::state::{ConnId, Reply, State};
-use super::syncer::SyncPoint;
+use super::syncer::{SyncPoint, Unsynced};
 use super::throttle::TokenBucket;
 use crate::protocol::{self, ClientMsg, Command, Event, FrameError, Request, Response, Then};
 use crate::text;
 use std::io::BufReader;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +56,11 @@ const MAX_BATCH: usize = 64;
 /// Malformed lines tolerated before a connection is dropped as hostile.
 const MAX_MALFORMED: u32 = 8;
 
+/// The read buffer, allocated only while requests arrive and given back whenever the
+/// session waits for the next (an idle client costs no buffer; touched memory stays
+/// resident, so a buffer kept per connection is RSS per connection).
+const READ_BUF: usize = 4 * 1024;
+
 /// One connection's session.
 pub struct Session {
     pub state: State,
@@ -65,13 +69,13 @@ pub struct Session {
     pub peer: Peer,
     pub phase: Phase,
     /// Replies handed to the syncer thread and not yet sent.
-    pub unsynced: Arc<AtomicUsize>,
+    pub unsynced: Arc<Unsynced>,
 }
 
 impl Session {
     /// Runs the reader loop to the end, then cleans up.
     pub fn run(mut self, sock: Arc<TcpStream>) {
-        let mut reader = BufReader::with_capacity(16 * 1024, &*sock);
+        let mut reader = BufReader::with_capacity(0, &*sock);
         let mut buf = Vec::new();
         let mut malformed = 0;
         let cfg = self.state.config();
@@ -92,6 +96,18 @@ impl Session {
             if batched >= MAX_BATCH || !reader.buffer().contains(&b'\n') {
                 batch = None;
                 batched = 0;
+            }
+            if reader.buffer().is_empty() {
+                // About to wait for the client: give the buffers back while it is idle.
+                drop(std::mem::replace(
+                    &mut reader,
+                    BufReader::with_capacity(0, &*sock),
+                ));
+                if buf.capacity() > READ_BUF {
+                    buf = Vec::new();
+                }
+                let _ = sock.peek(&mut [0u8; 1]);
+                reader = BufReader::with_capacity(READ_BUF, &*sock);
             }
             match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
                 Ok(ClientMsg::Request(req)) => {
@@ -184,14 +200,14 @@ impl Session {
         let saved = response(reply.ok, reply.lines);
         let conn = self.conn.clone();
         let unsynced = self.unsynced.clone();
-        unsynced.fetch_add(1, Ordering::SeqCst);
+        unsynced.add();
         self.state.0.syncer.after_sync(Some(file), move |ok| {
             let line = match ok {
                 true => saved,
                 false => response(false, vec![text::SAVE_FAILED.to_string()]),
             };
             conn.send(Out::Line(line));
-            unsynced.fetch_sub(1, Ordering::SeqCst);
+            unsynced.done();
         });
     }
 
@@ -199,10 +215,7 @@ impl Session {
     /// handed to the syncer are sent (one fsync at most; only a client that sends a
     /// request before the previous reply arrives ever waits).
     fn wait_for_synced_replies(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.unsynced.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.unsynced.wait(Duration::from_secs(30));
     }
 
     /// Queues `lines` as text events, many to an outbox slot so that a long reply leaves

@@ -183,10 +183,11 @@ impl Core {
             text: text.to_string(),
         })
         .into();
+        let now = Instant::now();
         for (user, o) in &self.online {
             if user != about && !self.estranged(user, about) {
                 if let Some(c) = self.conns.get(&o.conn) {
-                    c.send(Out::Notice(line.clone()));
+                    c.notify(line.clone(), now);
                 }
             }
         }
@@ -291,7 +292,7 @@ impl State {
     }
 
     /// Registers a new connection, or refuses it when the server is full or closing.
-    pub fn connect(&self, sock: Arc<TcpStream>) -> Option<(ConnId, Conn, super::outbox::Inbox)> {
+    pub fn connect(&self, sock: Arc<TcpStream>) -> Option<(ConnId, Conn)> {
         if self.is_shutting_down() {
             return None;
         }
@@ -302,10 +303,10 @@ impl State {
             return None;
         }
         let id = self.0.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (conn, rx) = Conn::new(sock);
+        let conn = Conn::new(sock);
         core.conns.insert(id, conn.clone());
         core.prelogin.add(id, ip, Instant::now());
-        Some((id, conn, rx))
+        Some((id, conn))
     }
 
     /// Forgets a closed connection, logging its user out if still logged in there.

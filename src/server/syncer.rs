@@ -10,9 +10,11 @@
 //! session, and so every broadcast behind it, for that long.
 
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
 use std::fs::File;
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// A file whose appended lines must reach the disk before a reply is sent.
 #[derive(Clone, Debug)]
@@ -80,6 +82,35 @@ fn run(rx: Receiver<Job>) {
                 .is_none_or(|f| synced.iter().any(|(g, ok)| *g == f && *ok));
             (job.then)(ok);
         }
+    }
+}
+
+/// Replies handed to the syncer thread and not yet sent, and a condition variable the
+/// session waits on until they are (so replies keep request order without polling).
+#[derive(Default)]
+pub struct Unsynced {
+    count: Mutex<usize>,
+    sent: Condvar,
+}
+
+impl Unsynced {
+    pub fn add(&self) {
+        *self.count.lock() += 1;
+    }
+
+    pub fn done(&self) {
+        let mut count = self.count.lock();
+        *count -= 1;
+        if *count == 0 {
+            self.sent.notify_all();
+        }
+    }
+
+    /// Waits until none are left, or `limit` has passed.
+    pub fn wait(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut count = self.count.lock();
+        while *count > 0 && !self.sent.wait_until(&mut count, deadline).timed_out() {}
     }
 }
 

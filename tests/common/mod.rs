@@ -754,6 +754,11 @@ impl Link {
         }
     }
 
+    /// The socket itself, for reading raw bytes (what is buffered here is skipped).
+    pub fn socket(&mut self) -> &mut TcpStream {
+        self.r.get_mut()
+    }
+
     /// The response's lines joined.
     pub fn line(&mut self, cmd: Command) -> Option<String> {
         self.call(cmd).map(|r| r.lines.join("\n"))
