@@ -1,5 +1,6 @@
 use super::*;
-use std::io::{BufRead, BufReader, Read};
+use socket2::SockRef;
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::thread;
 
