@@ -24,6 +24,7 @@ impl Core {
     fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) {
         self.login_seq += 1;
         self.prelogin.remove(conn);
+        let since = chrono::Local::now();
         self.online.insert(
             user.to_string(),
             Online {
@@ -31,7 +32,8 @@ impl Core {
                 ip: peer.addr.ip(),
                 udp_port: peer.udp_port,
                 p2p_port: peer.p2p_port,
-                since: chrono::Local::now(),
+                userlog_entry: Online::userlog_entry(&since, user, peer),
+                since,
                 seq: self.login_seq,
                 last_active: Instant::now(),
             },

@@ -115,6 +115,7 @@ mod tests {
                 since: chrono::Local::now(),
                 seq: 1,
                 last_active: Instant::now(),
+                userlog_entry: String::new(),
             };
             core.online.insert("yoda".into(), online);
         }

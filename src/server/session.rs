@@ -56,10 +56,15 @@ const MAX_BATCH: usize = 64;
 /// Malformed lines tolerated before a connection is dropped as hostile.
 const MAX_MALFORMED: u32 = 8;
 
-/// The read buffer, allocated only while requests arrive and given back whenever the
-/// session waits for the next (an idle client costs no buffer; touched memory stays
-/// resident, so a buffer kept per connection is RSS per connection).
+/// The read buffer, allocated only while requests arrive (see [`release`]).
 const READ_BUF: usize = 4 * 1024;
+
+/// Gives the read buffers back: an idle client costs none (touched memory stays
+/// resident, so a buffer kept per connection is RSS per connection).
+fn release<'a>(reader: &mut BufReader<&'a TcpStream>, buf: &mut Vec<u8>, sock: &'a TcpStream) {
+    *reader = BufReader::with_capacity(0, sock);
+    *buf = Vec::new();
+}
 
 /// One connection's session.
 pub struct Session {
@@ -97,15 +102,8 @@ impl Session {
                 batch = None;
                 batched = 0;
             }
-            if reader.buffer().is_empty() {
-                // About to wait for the client: give the buffers back while it is idle.
-                drop(std::mem::replace(
-                    &mut reader,
-                    BufReader::with_capacity(0, &*sock),
-                ));
-                if buf.capacity() > READ_BUF {
-                    buf = Vec::new();
-                }
+            if reader.capacity() == 0 {
+                // Wait for the client with no buffer, then take one for what arrives.
                 let _ = sock.peek(&mut [0u8; 1]);
                 reader = BufReader::with_capacity(READ_BUF, &*sock);
             }
@@ -118,6 +116,12 @@ impl Session {
                     } else {
                         batch.get_or_insert_with(WriteThrough::begin);
                         batched += 1;
+                        if reader.buffer().is_empty() {
+                            // Nothing more has arrived: give the buffers back before
+                            // handling, which may wait for a lock (in a login storm,
+                            // thousands wait at once, and what they held stays resident).
+                            release(&mut reader, &mut buf, &sock);
+                        }
                     }
                     if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
                         self.handle(req, &mut reader)
@@ -132,6 +136,9 @@ impl Session {
                     break;
                 }
                 Err(FrameError::Closed) | Err(FrameError::Io(_)) => break,
+            }
+            if reader.buffer().is_empty() {
+                release(&mut reader, &mut buf, &sock);
             }
         }
         drop(batch);

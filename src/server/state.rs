@@ -85,6 +85,16 @@ pub(super) struct Online {
     /// Login order, for userlog.txt numbering.
     pub seq: u64,
     pub last_active: Instant,
+    /// This user's userlog.txt line after its number, formatted once at login (a login
+    /// storm rewrites userlog.txt thousands of times).
+    pub userlog_entry: String,
+}
+
+impl Online {
+    pub fn userlog_entry(since: &DateTime<Local>, user: &str, peer: &super::login::Peer) -> String {
+        let time = crate::timefmt::format(since);
+        format!("{time}; {user}; {}; {}", peer.addr.ip(), peer.udp_port)
+    }
 }
 
 /// What a command handler answers: lines for the user and what the client does next.
@@ -184,8 +194,13 @@ impl Core {
         })
         .into();
         let now = Instant::now();
+        // In a login storm this runs for every pair of users: skip the block lookups when
+        // nobody has blocked anyone.
+        let blocks = !self.blocks.is_empty();
+        // `about` is told nothing about itself: compared by connection, not by name.
+        let own = self.online.get(about).map(|o| o.conn);
         for (user, o) in &self.online {
-            if user != about && !self.estranged(user, about) {
+            if Some(o.conn) != own && !(blocks && self.estranged(user, about)) {
                 if let Some(c) = self.conns.get(&o.conn) {
                     c.notify(line.clone(), now);
                 }
@@ -209,18 +224,12 @@ impl Core {
 
     /// userlog.txt as it should read now: active users in login order, numbered from 1.
     pub fn render_userlog(&self) -> String {
-        let mut users: Vec<(&String, &Online)> = self.online.iter().collect();
-        users.sort_by_key(|(_, o)| o.seq);
-        let mut out = String::new();
-        for (i, (name, o)) in users.iter().enumerate() {
-            out.push_str(&format!(
-                "{}; {}; {}; {}; {}\n",
-                i + 1,
-                crate::timefmt::format(&o.since),
-                name,
-                o.ip,
-                o.udp_port
-            ));
+        use std::fmt::Write;
+        let mut users: Vec<&Online> = self.online.values().collect();
+        users.sort_unstable_by_key(|o| o.seq);
+        let mut out = String::with_capacity(users.iter().map(|o| o.userlog_entry.len() + 8).sum());
+        for (i, o) in users.iter().enumerate() {
+            let _ = writeln!(out, "{}; {}", i + 1, o.userlog_entry);
         }
         out
     }
@@ -357,15 +366,18 @@ impl State {
     }
 
     /// Rewrites userlog.txt if the active users changed since it was last written. Many
-    /// threads may call this at once: whoever holds the lock writes the newest snapshot
-    /// and the rest find nothing left to do.
+    /// threads may call this at once (a login storm): each needs only a snapshot at least
+    /// as new as the change it made, so whoever holds the lock writes the newest one and
+    /// those that queued behind it find their change already written (one rendering of
+    /// N users per wave of logins, not per login).
     pub fn sync_userlog(&self) {
+        let needed = self.0.core.lock().userlog_gen;
         let mut written = self.0.userlog.lock();
+        if *written >= needed {
+            return;
+        }
         let (gen, text) = {
             let core = self.0.core.lock();
-            if core.userlog_gen <= *written {
-                return;
-            }
             (core.userlog_gen, core.render_userlog())
         };
         match self.write_userlog(&text) {

@@ -109,8 +109,8 @@ impl Conn {
             let _ = self.0.sock.shutdown(Shutdown::Both);
             q.dead = true;
         }
-        if status == Status::Done && q.items.capacity() > 64 {
-            q.items = VecDeque::new(); // a backlog's slots are given back
+        if status == Status::Done && q.items.capacity() > 0 {
+            q.items = VecDeque::new(); // an idle client keeps no slots
         }
         if q.waiters > 0 {
             self.0.room.notify_all();
