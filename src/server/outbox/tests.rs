@@ -98,7 +98,7 @@ fn no_line_waits_for_another_to_be_written() {
         .unwrap();
     for n in 0..400 {
         let c = conn.clone();
-        let notice = n % 3 == 0;
+        let notice = n % 40 == 0; // a notice may linger up to NOTICE_LINGER
         thread::spawn(move || match notice {
             true => c.send(Out::Notice(line(0, n))),
             false => c.send(Out::Line(line(0, n))),
