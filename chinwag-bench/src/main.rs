@@ -1,24 +1,36 @@
-//! `chinwag-bench`: load, latency and memory of the chinwag server, side by side with an
-//! IRC server (ngircd) where the scenario has an IRC equivalent.
+//! `chinwag-bench`: load, latency and memory of the chinwag server, side by side with two
+//! IRC servers (ngircd and InspIRCd) where the scenario has an IRC equivalent.
 //!
-//! Every scenario starts the server it measures as a child process (the real
-//! `chinwag-server` binary next to the bench's own executable, or ngircd with a generated
-//! configuration) on a free loopback port in a temporary directory, drives it with
-//! in-process client threads (`clients`), prints a table and writes JSON (`report`).
+//! Every scenario starts the server it measures as a child process (`procs`: the real
+//! `chinwag-server` binary next to the bench's own executable, or an IRC server with a
+//! generated configuration, `ircd`) on a free loopback port in a temporary directory,
+//! drives it with crowds of clients (`clients`) that a few readiness-driven worker threads
+//! run (`driver`, logging in through `login`), prints a table, writes JSON (`report`) and,
+//! for latency scenarios, an SVG chart beside it (`chart`). Each row also says how much
+//! CPU the bench itself and the server used, and flags a machine-bound run.
 //!
-//! - `logins`: N clients connect and log in at once: logins/s, time to all welcomed.
+//! - `logins`: N clients log in, at most `--window` connecting at a time (or all at once):
+//!   logins/s, time to all welcomed.
 //! - `fanout`: N online clients, senders broadcasting at a rate for a duration:
 //!   deliveries/s and send-to-receipt latency (the send time travels in the text).
+//! - `blast`: deliveries per second flat out, open loop or at most K messages in flight.
 //! - `dm`: pairs exchanging direct messages under background broadcast load.
 //! - `room`: one SRB room of N members, SRM at a rate.
 //! - `idle`: N idle logged-in clients: the server's RSS per client, threads, open files.
 //! - `udp`: the peer-to-peer UDP file transfer at 0/1/5% loss against a plain TCP copy.
+//! - `forum`: a forum upload (UPD) and download (DWN) through the server, beside the
+//!   disk's own write-and-fdatasync throughput.
 //! - `report`: the README table from the JSON files of a run.
 //!
 //! Its own crate in the workspace, so the `chinwag` library carries no bench-only
 //! dependency; it uses the library's `protocol` and `transfer` as any client would.
 
+mod chart;
 mod clients;
+mod driver;
+mod ircd;
+mod login;
+mod net;
 mod procs;
 mod report;
 mod scenarios;
@@ -34,7 +46,7 @@ use std::process::ExitCode;
 #[command(
     name = "chinwag-bench",
     version,
-    about = "Load, latency and memory of chinwag-server, side by side with ngircd"
+    about = "Load, latency and memory of chinwag-server, side by side with ngircd and InspIRCd"
 )]
 pub struct Cli {
     /// Where to write the JSON results (default bench-results/SCENARIO.json).
@@ -43,31 +55,43 @@ pub struct Cli {
     /// The chinwag-server binary (default: next to this executable).
     #[arg(long, global = true, value_name = "PATH")]
     pub server: Option<PathBuf>,
-    /// Which servers to measure (IRC exists for logins, fanout and idle).
+    /// Which servers to measure (IRC exists for logins, fanout, blast and idle).
     #[arg(long, global = true, value_enum, default_value_t = Against::Both)]
     pub against: Against,
+    /// Logins in flight at once while a crowd logs in (connect to welcome), for every
+    /// server alike; ngircd listens with a backlog of 10.
+    #[arg(long, global = true, default_value_t = 10)]
+    pub window: usize,
+    /// Worker threads driving each crowd's connections.
+    #[arg(long, global = true, default_value_t = 2)]
+    pub workers: usize,
     #[command(subcommand)]
     pub scenario: Scenario,
 }
 
-/// Servers to measure.
+/// Servers to measure: chinwag, the IRC servers (ngircd and InspIRCd), or everyone
+/// (`both` and `all` are the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Against {
     Chinwag,
     Irc,
     Both,
+    All,
 }
 
 /// One benchmark.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Scenario {
-    /// N clients connect and log in at once.
+    /// N clients log in, --window at a time (or all at once).
     Logins {
         #[arg(long, default_value_t = 1000)]
         clients: usize,
         /// Sign up new users instead of logging in pre-written credentials.
         #[arg(long)]
         signup: bool,
+        /// Every client connects at the same moment (no window).
+        #[arg(long)]
+        at_once: bool,
     },
     /// N online clients; senders broadcast at RATE per second for SECS seconds.
     Fanout {
@@ -80,6 +104,17 @@ pub enum Scenario {
         /// Sending clients, taking turns.
         #[arg(long, default_value_t = 1)]
         senders: usize,
+    },
+    /// N online clients; one sender broadcasts MESSAGES as fast as the server takes them.
+    Blast {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        /// At most this many messages sent and not yet delivered to every receiver
+        /// (0 = open loop: send without waiting).
+        #[arg(long, default_value_t = 50)]
+        in_flight: usize,
     },
     /// Pairs exchanging direct messages while a broadcaster loads the server.
     Dm {
@@ -119,6 +154,12 @@ pub enum Scenario {
         #[arg(long, default_value_t = 200)]
         size_mb: u64,
     },
+    /// A forum upload and download of SIZE_MB through the server, and the disk's own
+    /// write + fdatasync throughput for the same size.
+    Forum {
+        #[arg(long, default_value_t = 200)]
+        size_mb: u64,
+    },
     /// Prints the README table from the JSON files in DIR.
     Report {
         #[arg(long, default_value = "bench-results")]
@@ -131,6 +172,8 @@ impl Scenario {
         match self {
             Scenario::Logins { .. } => "logins",
             Scenario::Fanout { .. } => "fanout",
+            Scenario::Blast { .. } => "blast",
+            Scenario::Forum { .. } => "forum",
             Scenario::Dm { .. } => "dm",
             Scenario::Room { .. } => "room",
             Scenario::Idle { .. } => "idle",
@@ -153,8 +196,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
     };
     let ctx = scenarios::Ctx {
         exe,
-        ngircd: procs::find_ngircd(),
+        ngircd: ircd::find(procs::Kind::Ngircd),
+        inspircd: ircd::find(procs::Kind::Inspircd),
         against: cli.against,
+        window: cli.window,
+        workers: cli.workers.max(1),
     };
     let outcome = scenarios::run(&ctx, &cli.scenario)?;
     outcome.print_table();
@@ -163,6 +209,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     });
     outcome.write_json(&path)?;
     println!("(written to {})", path.display());
+    if let Some(svg) = chart::write_beside(&outcome, &path)? {
+        println!("(chart in {})", svg.display());
+    }
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! The servers under test, as child processes: the real `chinwag-server` binary (found
-//! next to the bench's own executable) and ngircd with a generated configuration. Each
-//! runs on a free loopback port in a temporary directory and is killed on drop. Also reads
-//! a process's resident memory, thread count and open files from /proc.
+//! next to the bench's own executable), ngircd and InspIRCd with generated configurations
+//! (`ircd`). Each runs on a free loopback port in a temporary directory and is killed on
+//! drop. Also reads a process's resident memory, threads, open files and CPU from /proc.
 
+use crate::ircd;
+use crate::login::Proto;
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,14 +23,23 @@ pub fn free_port() -> io::Result<u16> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Chinwag,
-    Irc,
+    Ngircd,
+    Inspircd,
 }
 
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Chinwag => "chinwag",
-            Kind::Irc => "ngircd",
+            Kind::Ngircd => "ngircd",
+            Kind::Inspircd => "inspircd",
+        }
+    }
+
+    pub fn proto(self) -> Proto {
+        match self {
+            Kind::Chinwag => Proto::Chinwag,
+            Kind::Ngircd | Kind::Inspircd => Proto::Irc,
         }
     }
 }
@@ -70,25 +81,20 @@ impl Server {
         Server::wait_up(Kind::Chinwag, port, child, dir)
     }
 
-    /// Starts ngircd in the foreground with a generated configuration: no DNS, ident or
-    /// PAM, no connection limits, penalties off (so one client may send 100 lines/s).
-    pub fn ngircd(exe: &Path) -> Result<Server, String> {
-        let dir = crate::udp::temp_dir("ngircd").map_err(|e| format!("temp dir: {e}"))?;
+    /// Starts an IRC server (ngircd or InspIRCd) in the foreground with a generated
+    /// configuration (see `ircd`).
+    pub fn irc(kind: Kind, exe: &Path) -> Result<Server, String> {
+        let dir = crate::udp::temp_dir(kind.name()).map_err(|e| format!("temp dir: {e}"))?;
         let port = free_port().map_err(|e| e.to_string())?;
-        let conf = dir.path().join("ngircd.conf");
-        fs::write(&conf, ngircd_conf(port))
-            .map_err(|e| format!("cannot write ngircd.conf: {e}"))?;
-        let log = fs::File::create(dir.path().join("ngircd.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(exe)
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
+        let mut cmd = ircd::command(kind, exe, dir.path(), port)?;
+        let log = fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-        Server::wait_up(Kind::Irc, port, child, dir)
+        Server::wait_up(kind, port, child, dir)
     }
 
     fn wait_up(kind: Kind, port: u16, mut child: Child, dir: TempDir) -> Result<Server, String> {
@@ -106,11 +112,7 @@ impl Server {
                 });
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let log = fs::read_to_string(dir.path().join(match kind {
-                    Kind::Chinwag => "server.log",
-                    Kind::Irc => "ngircd.log",
-                }))
-                .unwrap_or_default();
+                let log = fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
                 return Err(format!("{} exited ({status}): {}", kind.name(), log.trim()));
             }
             if Instant::now() > deadline {
@@ -154,44 +156,6 @@ pub fn user_name(i: usize) -> String {
 
 pub fn password(i: usize) -> String {
     format!("pw{i}")
-}
-
-fn ngircd_conf(port: u16) -> String {
-    format!(
-        "[Global]\n\
-         Name = bench.irc\n\
-         Info = chinwag-bench\n\
-         AdminInfo1 = bench\nAdminInfo2 = bench\nAdminEMail = bench@localhost\n\
-         Listen = 127.0.0.1\n\
-         Ports = {port}\n\
-         MotdPhrase = bench\n\
-         [Limits]\n\
-         MaxConnections = 0\n\
-         MaxConnectionsIP = 0\n\
-         MaxJoins = 0\n\
-         MaxPenaltyTime = 0\n\
-         PingTimeout = 600\n\
-         PongTimeout = 600\n\
-         [Options]\n\
-         DNS = no\n\
-         Ident = no\n\
-         PAM = no\n"
-    )
-}
-
-/// Finds ngircd: `NGIRCD` in the environment, else the usual install paths, else PATH.
-pub fn find_ngircd() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NGIRCD") {
-        return Some(PathBuf::from(p));
-    }
-    let mut cands = vec![
-        PathBuf::from("/usr/sbin/ngircd"),
-        PathBuf::from("/usr/local/sbin/ngircd"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        cands.extend(std::env::split_paths(&path).map(|d| d.join("ngircd")));
-    }
-    cands.into_iter().find(|p| p.is_file())
 }
 
 /// One process's footprint.

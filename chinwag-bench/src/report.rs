@@ -1,5 +1,6 @@
 //! What a scenario measured: printed as a table, written as JSON, and gathered from a
-//! run's JSON files into the README's Markdown table (chinwag, ngircd and their ratio).
+//! run's JSON files into the README's Markdown table (chinwag, ngircd, InspIRCd and
+//! chinwag's ratio to each).
 
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -114,14 +115,15 @@ impl Outcome {
             line.extend(names.iter().map(|n| r.get(n).map_or("-".into(), fmt_num)));
             table.push(line);
         }
-        let (cw, irc) = (self.row("chinwag"), self.row("ngircd"));
-        if let (Some(c), Some(i)) = (cw, irc) {
-            let mut line = vec!["chinwag/ngircd".to_string()];
-            line.extend(names.iter().map(|n| match (c.get(n), i.get(n)) {
-                (Some(a), Some(b)) => ratio(a, b),
-                _ => "-".into(),
-            }));
-            table.push(line);
+        for peer in PEERS {
+            if let (Some(c), Some(i)) = (self.row("chinwag"), self.row(peer)) {
+                let mut line = vec![format!("chinwag/{peer}")];
+                line.extend(names.iter().map(|n| match (c.get(n), i.get(n)) {
+                    (Some(a), Some(b)) => ratio(a, b),
+                    _ => "-".into(),
+                }));
+                table.push(line);
+            }
         }
         let widths: Vec<usize> = (0..table[0].len())
             .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
@@ -159,16 +161,19 @@ impl Outcome {
     }
 }
 
+/// The IRC servers chinwag is compared with, in column order.
+pub const PEERS: [&str; 2] = ["ngircd", "inspircd"];
+
 fn order(scenario: &str) -> usize {
-    ["logins", "fanout", "dm", "room", "idle", "udp"]
-        .iter()
-        .position(|s| *s == scenario)
-        .unwrap_or(99)
+    [
+        "logins", "fanout", "blast", "dm", "room", "idle", "udp", "forum",
+    ]
+    .iter()
+    .position(|s| *s == scenario)
+    .unwrap_or(99)
 }
 
-/// Prints the Markdown table of every outcome in `dir`: headline metrics of chinwag and
-/// ngircd side by side with their ratio (UDP cases one per row).
-pub fn print_readme_table(dir: &Path) -> Result<(), String> {
+fn read_outcomes(dir: &Path) -> Result<Vec<(String, Outcome)>, String> {
     let mut outcomes: Vec<(String, Outcome)> = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for e in entries.flatten() {
@@ -177,54 +182,79 @@ pub fn print_readme_table(dir: &Path) -> Result<(), String> {
             let text = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             let o: Outcome =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-            outcomes.push((
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                o,
-            ));
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            outcomes.push((name.into_owned(), o));
         }
     }
     if outcomes.is_empty() {
         return Err(format!("no results in {}", dir.display()));
     }
     outcomes.sort_by(|a, b| (order(&a.1.scenario), &a.0).cmp(&(order(&b.1.scenario), &b.0)));
-    let first = &outcomes[0].1;
-    let max_load = outcomes
+    Ok(outcomes)
+}
+
+/// The scenario cell: its label, the load when it started, and a machine-bound flag.
+fn scenario_cell(o: &Outcome) -> String {
+    let bound: Vec<&str> = o
+        .rows
         .iter()
-        .map(|(_, o)| o.machine.load_at_start)
-        .fold(0.0, f64::max);
+        .filter(|r| r.get("machine_bound") == Some(1.0))
+        .map(|r| r.server.as_str())
+        .collect();
+    let mut cell = format!("{} (load {:.1})", o.label, o.machine.load_at_start);
+    if !bound.is_empty() {
+        cell.push_str(&format!(" **machine-bound: {}**", bound.join(", ")));
+    }
+    cell
+}
+
+/// Prints the Markdown table of every outcome in `dir`: headline metrics of chinwag,
+/// ngircd and InspIRCd side by side with chinwag's ratio to each (cases such as udp's one
+/// per row).
+pub fn print_readme_table(dir: &Path) -> Result<(), String> {
+    let outcomes = read_outcomes(dir)?;
+    let first = &outcomes[0].1;
     println!(
-        "Measured {} on one machine with {} cores (1-minute load average at most {:.2} when a scenario started).",
-        first.date, first.machine.cores, max_load
+        "Measured {} on one machine with {} cores; each scenario gives the 1-minute load average when it started.",
+        first.date, first.machine.cores
     );
     println!();
-    println!("| Scenario | Metric | chinwag | ngircd | chinwag / ngircd |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| Scenario | Metric | chinwag | ngircd | inspircd | chinwag / ngircd | chinwag / inspircd |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), fmt_num);
     for (_, o) in &outcomes {
-        let cw = o.row("chinwag");
-        let irc = o.row("ngircd");
-        if cw.is_none() {
-            // Cases rather than servers (udp): one row each.
+        let cell = scenario_cell(o);
+        let Some(cw) = o.row("chinwag") else {
             for r in &o.rows {
                 for m in &o.headline {
                     if let Some(v) = r.get(m) {
-                        println!("| {} | {} {m} | {} | | |", o.label, r.server, fmt_num(v));
+                        println!("| {cell} | {} {m} | {} | | | | |", r.server, fmt_num(v));
                     }
                 }
             }
             continue;
-        }
+        };
         for m in &o.headline {
-            let a = cw.and_then(|r| r.get(m));
-            let b = irc.and_then(|r| r.get(m));
-            let show = |v: Option<f64>| v.map_or("n/a".to_string(), fmt_num);
-            let rt = match (a, b) {
-                (Some(a), Some(b)) => ratio(a, b),
-                _ => String::new(),
-            };
-            println!("| {} | {m} | {} | {} | {rt} |", o.label, show(a), show(b));
+            let a = cw.get(m);
+            let peers: Vec<Option<f64>> = PEERS
+                .iter()
+                .map(|p| o.row(p).and_then(|r| r.get(m)))
+                .collect();
+            let ratios: Vec<String> = peers
+                .iter()
+                .map(|b| match (a, b) {
+                    (Some(a), Some(b)) => ratio(a, *b),
+                    _ => String::new(),
+                })
+                .collect();
+            println!(
+                "| {cell} | {m} | {} | {} | {} | {} | {} |",
+                show(a),
+                show(peers[0]),
+                show(peers[1]),
+                ratios[0],
+                ratios[1]
+            );
         }
     }
     Ok(())
