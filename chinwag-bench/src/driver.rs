@@ -165,12 +165,13 @@ impl Loop {
                 if ev.token() == WAKE {
                     while let Ok(cmd) = rx.try_recv() {
                         match cmd {
-                            Cmd::Start(i) => self.connect(i, now_us(), 0),
+                            Cmd::Start(i) => self.start(i, now_us(), 0),
                             Cmd::Stop => return self.seen,
                         }
                     }
                 } else {
-                    self.ready(ev.token().0);
+                    let gone = ev.is_error() || ev.is_read_closed() || ev.is_write_closed();
+                    self.ready(ev.token().0, gone);
                 }
             }
             self.due_retries();
@@ -182,16 +183,19 @@ impl Loop {
         let due: Vec<_> = self.retry.iter().filter(|r| r.0 <= now).copied().collect();
         self.retry.retain(|r| r.0 > now);
         for (_, index, started, tries) in due {
-            self.connect(index, started, tries);
+            self.start(index, started, tries);
+        }
+    }
+
+    fn start(&mut self, index: usize, started_us: u64, reconnects: u32) {
+        if let Err(e) = self.connect(index, started_us, reconnects) {
+            self.give_up(index, e);
         }
     }
 
     /// Starts a non-blocking connect for client `index`.
-    fn connect(&mut self, index: usize, started_us: u64, reconnects: u32) {
-        let sock = match open(self.shared.addr) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return self.give_up(index, format!("connect: {e}")),
-        };
+    fn connect(&mut self, index: usize, started_us: u64, reconnects: u32) -> Result<(), String> {
+        let sock = Arc::new(open(self.shared.addr).map_err(|e| format!("connect: {e}"))?);
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -204,7 +208,7 @@ impl Loop {
             .register(&mut SourceFd(&fd), Token(slot), interest)
         {
             self.free.push(slot);
-            return self.give_up(index, format!("register: {e}"));
+            return Err(format!("register: {e}"));
         }
         self.conns[slot] = Some(Conn {
             sock,
@@ -214,6 +218,7 @@ impl Loop {
             started_us,
             reconnects,
         });
+        Ok(())
     }
 
     /// A client failed for good: tell the controller and let the next one in.
@@ -222,13 +227,24 @@ impl Loop {
         self.admit_next();
     }
 
+    /// Starts the next client of the window (a loop, not recursion, when connects fail
+    /// at once, e.g. out of file descriptors).
     fn admit_next(&mut self) {
         if self.shared.window == 0 {
             return;
         }
-        let k = self.shared.next.fetch_add(1, Ordering::Relaxed);
-        if k < self.shared.n {
-            self.connect(self.shared.first + k, now_us(), 0);
+        loop {
+            let k = self.shared.next.fetch_add(1, Ordering::Relaxed);
+            if k >= self.shared.n {
+                return;
+            }
+            let index = self.shared.first + k;
+            match self.connect(index, now_us(), 0) {
+                Ok(()) => return,
+                Err(error) => {
+                    let _ = self.shared.events.send(Event::Failed { index, error });
+                }
+            }
         }
     }
 
@@ -240,15 +256,17 @@ impl Loop {
         Some(conn)
     }
 
-    /// The socket in `slot` is readable or writable (or failed).
-    fn ready(&mut self, slot: usize) {
+    /// The socket in `slot` is readable or writable, or `gone` (failed or closed).
+    fn ready(&mut self, slot: usize, gone: bool) {
         let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
             return;
         };
         if conn.step == Step::Connecting {
             match conn.sock.take_error() {
                 Ok(None) if conn.sock.peer_addr().is_ok() => {}
-                Ok(None) => return, // not connected yet
+                // Connected and reset before we looked, or not connected yet.
+                Ok(None) if gone => return self.failed(slot, "connection closed".into()),
+                Ok(None) => return,
                 Ok(Some(e)) | Err(e) => return self.failed(slot, format!("connect: {e}")),
             }
             let fd = conn.sock.as_raw_fd();

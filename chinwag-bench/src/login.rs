@@ -51,7 +51,8 @@ pub fn first(proto: Proto, sock: &TcpStream, i: usize) -> Result<Step, String> {
             Ok(Step::Hello)
         }
         Proto::Irc => {
-            let nick = user_name(i);
+            // ngircd allows nicks of at most 9 characters: bench13999 would be refused.
+            let nick = format!("bn{i}");
             send_all(
                 sock,
                 format!("NICK {nick}\r\nUSER {nick} 0 * :bench\r\n").as_bytes(),

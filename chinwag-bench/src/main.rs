@@ -55,9 +55,16 @@ pub struct Cli {
     /// The chinwag-server binary (default: next to this executable).
     #[arg(long, global = true, value_name = "PATH")]
     pub server: Option<PathBuf>,
-    /// Which servers to measure (IRC exists for logins, fanout, blast and idle).
-    #[arg(long, global = true, value_enum, default_value_t = Against::Both)]
-    pub against: Against,
+    /// Which servers to measure, comma-separated (IRC exists for logins, fanout, blast
+    /// and idle).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "both"
+    )]
+    pub against: Vec<Against>,
     /// Logins in flight at once while a crowd logs in (connect to welcome), for every
     /// server alike; ngircd listens with a backlog of 10.
     #[arg(long, global = true, default_value_t = 10)]
@@ -69,14 +76,30 @@ pub struct Cli {
     pub scenario: Scenario,
 }
 
-/// Servers to measure: chinwag, the IRC servers (ngircd and InspIRCd), or everyone
-/// (`both` and `all` are the same).
+/// Servers to measure: chinwag, the IRC servers (ngircd and InspIRCd), everyone (`both`
+/// and `all` are the same), or one IRC server by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Against {
     Chinwag,
     Irc,
     Both,
     All,
+    Ngircd,
+    Inspircd,
+}
+
+impl Against {
+    /// Does this choice include `kind`?
+    pub fn includes(self, kind: procs::Kind) -> bool {
+        use procs::Kind as K;
+        match self {
+            Against::Both | Against::All => true,
+            Against::Chinwag => kind == K::Chinwag,
+            Against::Irc => kind != K::Chinwag,
+            Against::Ngircd => kind == K::Ngircd,
+            Against::Inspircd => kind == K::Inspircd,
+        }
+    }
 }
 
 /// One benchmark.
@@ -198,7 +221,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         exe,
         ngircd: ircd::find(procs::Kind::Ngircd),
         inspircd: ircd::find(procs::Kind::Inspircd),
-        against: cli.against,
+        against: cli.against.clone(),
         window: cli.window,
         workers: cli.workers.max(1),
     };

@@ -20,7 +20,7 @@ pub struct Ctx {
     pub exe: PathBuf,
     pub ngircd: Option<PathBuf>,
     pub inspircd: Option<PathBuf>,
-    pub against: Against,
+    pub against: Vec<Against>,
     /// Logins in flight while a crowd logs in.
     pub window: usize,
     /// Worker threads per crowd.
@@ -40,17 +40,18 @@ impl Ctx {
     /// The servers to measure: the IRC servers only where the scenario has an IRC
     /// equivalent and they are installed.
     fn kinds(&self, irc_too: bool, notes: &mut Vec<String>) -> Vec<Kind> {
+        let wanted = |k: Kind| self.against.iter().any(|a| a.includes(k));
         let mut kinds = Vec::new();
-        if self.against != Against::Irc {
+        if wanted(Kind::Chinwag) {
             kinds.push(Kind::Chinwag);
-        }
-        if !irc_too || self.against == Against::Chinwag {
-            return kinds;
         }
         for (kind, path) in [
             (Kind::Ngircd, &self.ngircd),
             (Kind::Inspircd, &self.inspircd),
         ] {
+            if !irc_too || !wanted(kind) {
+                continue;
+            }
             if path.is_some() {
                 kinds.push(kind);
             } else {
