@@ -72,6 +72,9 @@ pub struct Cli {
     /// Worker threads driving each crowd's connections.
     #[arg(long, global = true, default_value_t = 2)]
     pub workers: usize,
+    /// Longest wait, in seconds, for a crowd to log in (the rest count as failed).
+    #[arg(long, global = true, default_value_t = 300.0)]
+    pub login_timeout: f64,
     #[command(subcommand)]
     pub scenario: Scenario,
 }
@@ -224,6 +227,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         against: cli.against.clone(),
         window: cli.window,
         workers: cli.workers.max(1),
+        login_timeout: std::time::Duration::from_secs_f64(cli.login_timeout.max(0.1)),
     };
     let outcome = scenarios::run(&ctx, &cli.scenario)?;
     outcome.print_table();

@@ -1,7 +1,7 @@
 //! Crowds that only log in: `logins` (how fast, through the window or all at once) and
 //! `idle` (what the logged-in crowd costs the server).
 
-use super::{check_alive, note_failures, Ctx, Meter, LOGIN_TIMEOUT};
+use super::{check_alive, note_failures, Ctx, Meter};
 use crate::clients::{Crowd, Plan};
 use crate::procs::Kind;
 use crate::report::Row;
@@ -27,7 +27,7 @@ pub fn logins(
         ..ctx.plan(&server, "", false)
     };
     let meter = Meter::start(&server);
-    let crowd = Crowd::start(&plan, 0, n, LOGIN_TIMEOUT)?;
+    let crowd = Crowd::start(&plan, 0, n, ctx.login_timeout)?;
     let mut row = Row::new(kind.name());
     note_failures(kind, &crowd, notes);
     let last = crowd
@@ -74,7 +74,7 @@ pub fn idle(
         .usage()
         .map_err(|e| format!("cannot read the server's /proc: {e}"))?;
     let meter = Meter::start(&server);
-    let crowd = Crowd::start(&ctx.plan(&server, "", false), 0, n, LOGIN_TIMEOUT)?;
+    let crowd = Crowd::start(&ctx.plan(&server, "", false), 0, n, ctx.login_timeout)?;
     note_failures(kind, &crowd, notes);
     thread::sleep(Duration::from_secs_f64(settle));
     let u = server

@@ -25,10 +25,9 @@ pub struct Ctx {
     pub window: usize,
     /// Worker threads per crowd.
     pub workers: usize,
+    /// Longest wait for a crowd to log in.
+    pub login_timeout: Duration,
 }
-
-/// Longest wait for a crowd to log in.
-pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Logins in flight while an InspIRCd crowd is set up: below its listen backlog of 128.
 const INSPIRCD_SETUP_WINDOW: usize = 120;

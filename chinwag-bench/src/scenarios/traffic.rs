@@ -2,7 +2,7 @@
 //! deliveries per second, open loop or with a bounded number of messages in flight). Also
 //! the pacing, draining and reporting that every delivery scenario shares.
 
-use super::{check_alive, note_failures, Ctx, Meter, LOGIN_TIMEOUT};
+use super::{check_alive, note_failures, Ctx, Meter};
 use crate::clients::{now_us, Crowd, Link};
 use crate::driver::Seen;
 use crate::login::{Proto, CHANNEL};
@@ -102,9 +102,9 @@ fn audience(
     notes: &mut Vec<String>,
 ) -> Result<(crate::procs::Server, Crowd, Crowd), String> {
     let server = ctx.start(kind, n + senders, n + senders)?;
-    let receivers = Crowd::start(&ctx.plan(&server, "ts=", true), 0, n, LOGIN_TIMEOUT)?;
+    let receivers = Crowd::start(&ctx.plan(&server, "ts=", true), 0, n, ctx.login_timeout)?;
     note_failures(kind, &receivers, notes);
-    let sending = Crowd::start(&ctx.plan(&server, "", true), n, senders, LOGIN_TIMEOUT)?;
+    let sending = Crowd::start(&ctx.plan(&server, "", true), n, senders, ctx.login_timeout)?;
     note_failures(kind, &sending, notes);
     if sending.is_empty() || receivers.is_empty() {
         return Err(format!("{}: the crowd could not log in", kind.name()));
