@@ -29,9 +29,19 @@ pub fn dm(ctx: &Ctx, kind: Kind, load: &DmLoad, notes: &mut Vec<String>) -> Resu
     );
     let total_clients = background + 1 + 2 * pairs;
     let mut server = ctx.start(kind, total_clients, total_clients)?;
-    let bg = Crowd::start(&ctx.plan(&server, "", true), 0, background, ctx.login_timeout)?;
+    let bg = Crowd::start(
+        &ctx.plan(&server, "", true),
+        0,
+        background,
+        ctx.login_timeout,
+    )?;
     note_failures(kind, &bg, notes);
-    let mut bg_sender = Crowd::start(&ctx.plan(&server, "", true), background, 1, ctx.login_timeout)?;
+    let mut bg_sender = Crowd::start(
+        &ctx.plan(&server, "", true),
+        background,
+        1,
+        ctx.login_timeout,
+    )?;
     let talk_plan = ctx.plan(&server, "dm=", true);
     let mut talkers = Crowd::start(&talk_plan, background + 1, 2 * pairs, ctx.login_timeout)?;
     note_failures(kind, &talkers, notes);
@@ -82,7 +92,12 @@ pub fn room(
     eprintln!("room: {} with {members} members, {rate}/s...", kind.name());
     let members = members.max(2);
     let mut server = ctx.start(kind, members, members)?;
-    let mut crowd = Crowd::start(&ctx.plan(&server, "rm=", true), 0, members, ctx.login_timeout)?;
+    let mut crowd = Crowd::start(
+        &ctx.plan(&server, "rm=", true),
+        0,
+        members,
+        ctx.login_timeout,
+    )?;
     note_failures(kind, &crowd, notes);
     if crowd.len() < 2 {
         return Err("room: fewer than two members logged in".into());
