@@ -71,6 +71,25 @@ pub fn serving_at_most(max_clients: usize, limit: usize, why: &str) -> String {
 pub fn invalid_name(what: &str) -> String {
     format!("Invalid {what}: {NAME_RULE}")
 }
+/// What a cluster node prints at start-up.
+pub fn joined_cluster(node: &str) -> String {
+    format!("node {node} joined the cluster")
+}
+
+/// What `chinwag-server export` prints when it is done.
+pub fn exported(
+    accounts: usize,
+    broadcasts: usize,
+    rooms: usize,
+    threads: usize,
+    dir: &std::path::Path,
+) -> String {
+    format!(
+        "Exported {accounts} accounts, {broadcasts} broadcasts, {rooms} rooms and {threads} threads to {}",
+        dir.display()
+    )
+}
+
 pub fn already_logged_in(user: &str) -> String {
     format!("{user} is already logged in")
 }

@@ -6,6 +6,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "export") {
+        return export();
+    }
     tune_malloc();
     let args = match Args::try_parse() {
         Ok(a) => a,
@@ -30,6 +33,34 @@ fn main() -> ExitCode {
     };
     match serve(config, addr) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `chinwag-server export --cluster URL DIR`.
+fn export() -> ExitCode {
+    let args = std::env::args_os().skip(1);
+    let args = match server::node::ExportArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match args.run() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)
@@ -65,12 +96,21 @@ fn tune_malloc() {
     let _failed = cmd.args(args).env("GLIBC_TUNABLES", tune).exec();
 }
 
-fn serve(config: server::Config, addr: std::net::SocketAddr) -> Result<(), String> {
+fn serve(mut config: server::Config, addr: std::net::SocketAddr) -> Result<(), String> {
     let listener =
         server::bind(addr).map_err(|e| format!("Error. Cannot listen on {addr}: {e}"))?;
-    let state = State::open(config)?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(cluster) = config.cluster.as_mut() {
+        let port = local.port();
+        cluster
+            .node
+            .get_or_insert_with(|| server::node::default_name(port));
+    }
+    let state = State::open(config)?;
     state.announce(&format!("chinwag server listening on {local}"));
+    if let Some(node) = state.node() {
+        state.announce(&chinwag::text::joined_cluster(&node.name));
+    }
     let cap = &state.config().capacity;
     state.announce(&chinwag::text::serving_at_most(
         state.config().max_clients,

@@ -45,6 +45,7 @@ impl RedisStore {
         let run = Listen {
             client: self.client().clone(),
             channels,
+            prefix: channel(""),
             stop: stop.clone(),
         };
         let thread = thread::Builder::new()
@@ -80,6 +81,8 @@ impl Drop for Subscriber {
 struct Listen {
     client: Client,
     channels: Vec<String>,
+    /// What every channel name starts with (topics may hold ':').
+    prefix: String,
     stop: Arc<AtomicBool>,
 }
 
@@ -118,8 +121,8 @@ impl Listen {
         while !self.stop.load(Ordering::SeqCst) {
             match pubsub.get_message() {
                 Ok(msg) => {
-                    let topic = msg.get_channel_name();
-                    let topic = topic.rsplit(':').next().unwrap_or(topic);
+                    let channel = msg.get_channel_name();
+                    let topic = channel.strip_prefix(&self.prefix).unwrap_or(channel);
                     deliver(topic, msg.get_payload_bytes());
                 }
                 Err(e) if e.is_timeout() => continue,
@@ -147,7 +150,7 @@ mod tests {
             .map(|node| {
                 let tx = tx.clone();
                 store
-                    .subscribe(&["all", "node"], move |topic, payload| {
+                    .subscribe(&["all", "node:a:1"], move |topic, payload| {
                         let _ = tx.send((node, topic.to_string(), payload.to_vec()));
                     })
                     .unwrap()

@@ -27,7 +27,9 @@ pub mod forum;
 pub mod logs;
 pub mod presence;
 
+/// The integration tests' redis-server, shared rather than copied.
 #[cfg(test)]
+#[path = "../../tests/common/redis_server.rs"]
 pub(crate) mod testing;
 
 use parking_lot::Mutex;

@@ -136,6 +136,10 @@ impl State {
             }
         }
         self.announce("Server shutting down");
+        if let Some(node) = self.node() {
+            let from = node.name.clone();
+            self.publish(&super::node::BusMsg::Shutdown { from });
+        }
         self.shutdown();
         Reply::ok(vec![])
     }

@@ -38,6 +38,8 @@ pub struct Config {
     /// A connection that has not logged in by then is closed (the idle timeout wins if
     /// shorter; see [`Config::login_limit`]).
     pub login_timeout: Duration,
+    /// `--cluster`: the Redis this node shares with the others (BEHAVIOUR §7).
+    pub cluster: Option<super::node::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -60,6 +62,7 @@ impl Default for Config {
             rate_burst: DEFAULT_RATE_BURST,
             login_throttle: DEFAULT_LOGIN_THROTTLE,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            cluster: None,
         }
     }
 }
@@ -150,6 +153,12 @@ pub struct Args {
     /// Seconds a connection may take to log in (fractions allowed; for tests).
     #[arg(long, value_name = "SECS", hide = true)]
     pub login_timeout: Option<f64>,
+    /// Join a cluster of servers sharing this Redis (redis://HOST:PORT[/DB]).
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+    /// This node's name in logs and diagnostics [default: host name and port].
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node: Option<String>,
     /// Print nothing.
     #[arg(short, long)]
     pub quiet: bool,
@@ -188,6 +197,10 @@ impl Args {
         let mut c = Config::default();
         self.apply_short_form(&mut c)?;
         self.apply_options(&mut c)?;
+        c.cluster = self.cluster.as_ref().map(|url| super::node::ClusterConfig {
+            url: url.clone(),
+            node: self.node.clone(),
+        });
         let ip = self.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         Ok((c, std::net::SocketAddr::new(ip, self.port)))
     }

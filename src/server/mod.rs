@@ -15,6 +15,7 @@ pub mod history;
 pub mod journal;
 mod login;
 mod messaging;
+pub mod node;
 mod offline;
 pub mod outbox;
 mod p2p;
@@ -68,6 +69,9 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     let timer = thread::Builder::new()
         .name("timer".into())
         .spawn(move || timer::run(timer_state, stop_rx))?;
+    if let Some(node) = state.node() {
+        node.start(state.clone()).map_err(std::io::Error::other)?;
+    }
     while !state.is_shutting_down() {
         match listener.accept() {
             Ok((sock, _)) => accept(&state, sock),
@@ -85,6 +89,9 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     }
     drop(stop_tx);
     let _ = timer.join();
+    if let Some(node) = state.node() {
+        node.stop();
+    }
     Ok(())
 }
 

@@ -49,6 +49,8 @@ pub(super) struct Shared {
     pub syncer: Syncer,
     pub shutting_down: AtomicBool,
     pub next_conn: AtomicU64,
+    /// This server's place in a cluster (`--cluster`), else `None`.
+    pub node: Option<Arc<super::node::Node>>,
 }
 
 /// Everything behind the `core` lock.
@@ -241,7 +243,12 @@ impl State {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
         let mut core = Core::default();
-        for (user, pw) in accounts::load(&config.credentials)? {
+        let credentials = accounts::load(&config.credentials)?;
+        let node = match &config.cluster {
+            Some(c) => Some(Arc::new(super::node::Node::join(c, &credentials)?)),
+            None => None,
+        };
+        for (user, pw) in credentials {
             core.accounts.insert(user, Account::new(pw));
         }
         let (journal, replayed) =
@@ -268,6 +275,7 @@ impl State {
             syncer: Syncer::start().map_err(|e| format!("cannot start the syncer thread: {e}"))?,
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
+            node,
         }));
         state
             .write_userlog("")

@@ -4,6 +4,8 @@
 //! instead of hanging.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use chinwag::protocol::{self, Command, Event, Request, Response, ServerMsg, Then};
 use chinwag::server::{self, Config, State};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -598,6 +600,44 @@ impl ServerProc {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             out: rx,
         }
+    }
+
+    /// A cluster node: `chinwag-server 0 --data-dir DIR --cluster URL --node NAME ARGS...`.
+    pub fn node(dir: &Path, url: &str, name: &str, args: &[&str]) -> ServerProc {
+        let mut all = vec!["--cluster", url, "--node", name];
+        all.extend_from_slice(args);
+        ServerProc::start(dir, &all)
+    }
+
+    /// Runs `chinwag-server ARGS...` to its exit (at most [`WAIT`]): the exit status
+    /// and what it printed on stderr (for start-up refusals and `export`).
+    pub fn run_to_exit(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+        let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag-server"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("chinwag-server {args:?} did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let read = |r: Option<&mut dyn std::io::Read>| {
+            let mut text = String::new();
+            r.map(|r| r.read_to_string(&mut text));
+            text
+        };
+        let out = read(child.stdout.as_mut().map(|r| r as &mut dyn std::io::Read));
+        let err = read(child.stderr.as_mut().map(|r| r as &mut dyn std::io::Read));
+        (status, out, err)
     }
 
     /// SIGKILL, and wait for the process to be gone.

@@ -1,0 +1,296 @@
+//! This server as one node of a cluster (BEHAVIOUR §7): joining the cluster's Redis at
+//! start-up, the node's heartbeat, and what nodes tell each other over the bus.
+//!
+//! Threads (only with `--cluster`): one heartbeat thread, which renews this node's key
+//! and its users' login leases every [`HEARTBEAT`] and frees the users of nodes whose key
+//! lapsed ([`LEASE`]), and the bus's one subscriber thread, which hands every message
+//! to [`State::on_bus`]. Both are started by `server::run` and stopped (and joined) when
+//! it returns.
+//!
+//! A node that lost Redis and got it back does not reap at once: the other nodes may not
+//! have renewed their keys yet (a paused Redis lets every key lapse together), so it
+//! first waits for [`SETTLE`] heartbeats in a row to succeed.
+
+use super::state::State;
+use crate::cluster::bus::Subscriber;
+use crate::cluster::{RedisStore, StoreError};
+use crossbeam_channel::{select, tick, Receiver, Sender};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// How often a node says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a node (and its users' logins) outlive its last heartbeat: a `kill -9` is
+/// noticed between LEASE and LEASE + HEARTBEAT later, inside BEHAVIOUR's 10 s.
+pub const LEASE: Duration = Duration::from_secs(5);
+/// Successful heartbeats in a row before this node reaps others.
+pub const SETTLE: u32 = 3;
+/// The bus topic every node listens on.
+const TOPIC: &str = "all";
+
+/// Where the cluster's Redis is and what this node is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` (or `redis+unix:///PATH`).
+    pub url: String,
+    /// `--node`; `None` = the host name and the port the node listens on.
+    pub node: Option<String>,
+}
+
+/// What one node tells every node (itself included) over the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BusMsg {
+    /// `SHT` on node `from`: every node shuts down.
+    Shutdown { from: String },
+    /// The users of a node that died, now logged out everywhere.
+    Reaped { node: String, users: Vec<String> },
+}
+
+/// This node: its name, the shared store and, once started, its threads.
+pub struct Node {
+    pub name: String,
+    pub store: Arc<RedisStore>,
+    threads: Mutex<Option<Threads>>,
+}
+
+struct Threads {
+    stop: Sender<()>,
+    heart: JoinHandle<()>,
+    _subscriber: Subscriber,
+}
+
+/// The default node name: this machine's host name and the port.
+pub fn default_name(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}:{port}")
+}
+
+/// A store error as one line (a Redis error may span several).
+fn one_line(e: &StoreError) -> String {
+    let text = e.to_string();
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+impl Node {
+    /// Connects to the cluster's Redis (refusing data of an unknown format), adds the
+    /// `accounts` of this node's credentials file that Redis does not have yet, and says
+    /// the node is alive.
+    pub fn join(cfg: &ClusterConfig, accounts: &[(String, String)]) -> Result<Node, String> {
+        let fail = |e: StoreError| {
+            format!(
+                "Error. Cannot join the cluster at {}: {}",
+                cfg.url,
+                one_line(&e)
+            )
+        };
+        let store = RedisStore::open(&cfg.url).map_err(fail)?;
+        let name = cfg.node.clone().unwrap_or_else(|| default_name(0));
+        let mut added = 0;
+        for (user, secret) in accounts {
+            added += usize::from(store.add_account(user, secret).map_err(fail)?);
+        }
+        store.heartbeat(&name, LEASE).map_err(fail)?;
+        log::info!("node {name} joined {}; {added} accounts added", cfg.url);
+        Ok(Node {
+            name,
+            store: Arc::new(store),
+            threads: Mutex::new(None),
+        })
+    }
+
+    /// Starts the heartbeat and the subscriber, which hands each message to `state`.
+    pub fn start(&self, state: State) -> Result<(), String> {
+        let deliver = move |_topic: &str, payload: &[u8]| match serde_json::from_slice(payload) {
+            Ok(msg) => state.on_bus(msg),
+            Err(e) => log::warn!("bus: a message this node cannot read: {e}"),
+        };
+        let subscriber = self
+            .store
+            .subscribe(&[TOPIC], deliver)
+            .map_err(|e| one_line(&e))?;
+        let (stop, stopped) = crossbeam_channel::bounded(0);
+        let (store, name) = (self.store.clone(), self.name.clone());
+        let heart = thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || beat(&store, &name, stopped))
+            .map_err(|e| e.to_string())?;
+        *self.threads.lock() = Some(Threads {
+            stop,
+            heart,
+            _subscriber: subscriber,
+        });
+        Ok(())
+    }
+
+    /// Stops and joins the threads (the subscriber's with its drop). Idempotent.
+    pub fn stop(&self) {
+        let threads = self.threads.lock().take();
+        if let Some(t) = threads {
+            drop(t.stop);
+            let _ = t.heart.join();
+        }
+    }
+
+    /// One publish to every node.
+    pub fn publish(&self, msg: &BusMsg) -> Result<(), StoreError> {
+        let payload = serde_json::to_vec(msg).expect("bus messages serialise");
+        self.store.publish(TOPIC, &payload).map(drop)
+    }
+}
+
+/// The heartbeat thread: renew, then (once settled) reap, until `stop` closes.
+fn beat(store: &RedisStore, name: &str, stop: Receiver<()>) {
+    let ticker = tick(HEARTBEAT);
+    let mut streak = 0u32;
+    loop {
+        match store.heartbeat(name, LEASE) {
+            Ok(()) => streak = streak.saturating_add(1),
+            Err(e) => {
+                if streak > 0 {
+                    log::warn!("node {name}: heartbeat failed: {}", one_line(&e));
+                }
+                streak = 0;
+            }
+        }
+        if streak >= SETTLE {
+            reap(store, name);
+        }
+        select! {
+            recv(ticker) -> _ => {}
+            recv(stop) -> _ => return,
+        }
+    }
+}
+
+fn reap(store: &RedisStore, name: &str) {
+    let users = match store.reap_dead_nodes(chrono::Utc::now().timestamp_millis()) {
+        Ok(users) if users.is_empty() => return,
+        Ok(users) => users,
+        Err(e) => return log::warn!("node {name}: reaping failed: {}", one_line(&e)),
+    };
+    let msg = BusMsg::Reaped {
+        node: name.to_string(),
+        users,
+    };
+    let payload = serde_json::to_vec(&msg).expect("bus messages serialise");
+    if let Err(e) = store.publish(TOPIC, &payload) {
+        log::warn!(
+            "node {name}: cannot announce reaped users: {}",
+            one_line(&e)
+        );
+    }
+}
+
+/// `chinwag-server export --cluster URL DIR`.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "chinwag-server export",
+    about = "Writes a cluster's data from Redis into DIR as a single server's files"
+)]
+pub struct ExportArgs {
+    /// The cluster's Redis (redis://HOST:PORT[/DB]).
+    #[arg(long, value_name = "URL")]
+    pub cluster: String,
+    /// Where to write credentials.txt, messagelog.txt, SR_<id>_messagelog.txt, threads/.
+    pub dir: std::path::PathBuf,
+}
+
+impl ExportArgs {
+    /// Runs the export; the line to print, or the one error line.
+    pub fn run(&self) -> Result<String, String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            let text = e.to_string();
+            format!(
+                "Error. Export failed: {}",
+                text.lines().next().unwrap_or_default()
+            )
+        };
+        let store = RedisStore::open(&self.cluster).map_err(|e| fail(&e))?;
+        let done = crate::cluster::export::export(&store, &self.dir).map_err(|e| fail(&e))?;
+        Ok(crate::text::exported(
+            done.accounts,
+            done.broadcasts,
+            done.rooms,
+            done.threads,
+            &self.dir,
+        ))
+    }
+}
+
+impl State {
+    /// This node, when the server runs in a cluster.
+    pub fn node(&self) -> Option<&Arc<Node>> {
+        self.0.node.as_ref()
+    }
+
+    /// Tells every node (this one too) `msg`; false if Redis could not take it.
+    pub fn publish(&self, msg: &BusMsg) -> bool {
+        let Some(node) = self.node() else {
+            return false;
+        };
+        match node.publish(msg) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("bus: cannot publish: {}", one_line(&e));
+                false
+            }
+        }
+    }
+
+    /// A message from the bus (on the subscriber thread).
+    pub fn on_bus(&self, msg: BusMsg) {
+        match msg {
+            BusMsg::Shutdown { from } => {
+                if !self.is_shutting_down() {
+                    self.announce(&format!("Server shutting down (SHT on node {from})"));
+                }
+                self.shutdown();
+            }
+            BusMsg::Reaped { node, users } => self.reaped(&node, &users),
+        }
+    }
+
+    /// Users of a dead node: shown logged out to this node's users.
+    fn reaped(&self, by: &str, users: &[String]) {
+        let now = std::time::Instant::now();
+        let mut core = self.0.core.lock();
+        for user in users {
+            if core.online.contains_key(user) {
+                continue; // logged in here meanwhile
+            }
+            core.departures.left(user, now);
+            core.presence(user, &crate::text::logged_out(user));
+        }
+        drop(core);
+        for user in users {
+            self.announce(&format!(
+                "{} (node gone, noticed by {by})",
+                crate::text::logged_out(user)
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bus_messages_round_trip_and_name_defaults_to_host_and_port() {
+        let msg = BusMsg::Reaped {
+            node: "a:1".into(),
+            users: vec!["yoda".into()],
+        };
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(serde_json::from_str::<BusMsg>(&text).unwrap(), msg);
+        assert!(default_name(4000).ends_with(":4000"));
+    }
+}

@@ -1,0 +1,152 @@
+//! The cluster (BEHAVIOUR §7) through the real binaries: each test starts its own
+//! redis-server (a temp dir, appendonly yes, appendfsync always) and two or three
+//! `chinwag-server --cluster` nodes, each with a data directory of its own.
+
+mod common;
+
+use chinwag::protocol::{Command, Event};
+use common::redis_server::RedisServer;
+use common::{password, Client, ServerProc, CREDENTIALS};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A data directory holding `credentials`.
+fn data_dir(credentials: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.txt"), credentials).unwrap();
+    dir
+}
+
+/// The members of a Redis set, sorted.
+fn members(redis: &RedisServer, set: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        redis::from_redis_value(redis.command(&["SMEMBERS", set])).unwrap();
+    names.sort();
+    names
+}
+
+/// Waits (at most `within`) until `f` holds.
+fn within(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `chinwag-server export --cluster URL DIR`, which must succeed; what it printed.
+fn export(redis: &RedisServer, dir: &Path) -> String {
+    let dir = dir.to_str().unwrap();
+    let (status, out, err) = ServerProc::run_to_exit(&["export", "--cluster", &redis.url(), dir]);
+    assert!(status.success(), "export failed: {err}");
+    out
+}
+
+#[test]
+fn a_bad_url_an_unreachable_redis_or_an_unknown_format_stops_start_up_with_one_line() {
+    let dir = data_dir(CREDENTIALS);
+    let d = dir.path().to_str().unwrap();
+    let gone = dir.path().join("none.sock");
+    let gone = format!("redis+unix://{}", gone.display());
+    let redis = RedisServer::start();
+    redis.command(&["SET", "chinwag:format", "99"]);
+    let url = redis.url();
+    for (cluster, says) in [
+        ("http://example.com", "Cannot join the cluster"),
+        (gone.as_str(), "Cannot join the cluster"),
+        ("redis://127.0.0.1:1", "Cannot join the cluster"),
+        (url.as_str(), "format 99"),
+    ] {
+        let args = ["0", "--data-dir", d, "--cluster", cluster];
+        let (status, _, err) = ServerProc::run_to_exit(&args);
+        assert!(!status.success(), "{cluster}: started");
+        assert_eq!(err.lines().count(), 1, "{cluster}: {err:?}");
+        assert!(err.contains(says), "{cluster}: {err:?}");
+    }
+    let (status, _, err) = ServerProc::run_to_exit(&["export", "--cluster", &url, d]);
+    assert!(!status.success() && err.contains("format 99"), "{err:?}");
+}
+
+#[test]
+fn every_nodes_credentials_are_added_once_and_export_writes_them() {
+    let redis = RedisServer::start();
+    let (a_dir, b_dir) = (
+        data_dir(CREDENTIALS),
+        data_dir("rey scavenger\nyoda other\n"),
+    );
+    let _a = ServerProc::node(a_dir.path(), &redis.url(), "a", &[]);
+    let _b = ServerProc::node(b_dir.path(), &redis.url(), "b", &[]);
+    let out = tempfile::tempdir().unwrap();
+    let printed = export(&redis, out.path());
+    assert!(
+        printed.starts_with("Exported 7 accounts, 0 broadcasts"),
+        "{printed}"
+    );
+    let exported = std::fs::read_to_string(out.path().join("credentials.txt")).unwrap();
+    let mut want: Vec<String> = CREDENTIALS.lines().map(str::to_string).collect();
+    want.push("rey scavenger".into());
+    want.sort();
+    assert_eq!(
+        exported.lines().collect::<Vec<_>>(),
+        want,
+        "yoda keeps a's password"
+    );
+    let mode = std::fs::metadata(out.path().join("credentials.txt")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("messagelog.txt")).unwrap(),
+        b""
+    );
+}
+
+#[test]
+fn a_node_killed_with_sigkill_is_noticed_within_10_s() {
+    let redis = RedisServer::start();
+    let (a_dir, b_dir) = (data_dir(CREDENTIALS), data_dir(CREDENTIALS));
+    let mut a = ServerProc::node(a_dir.path(), &redis.url(), "a", &[]);
+    let _b = ServerProc::node(b_dir.path(), &redis.url(), "b", &[]);
+    assert_eq!(members(&redis, "chinwag:1:nodes"), ["a", "b"]);
+    a.kill9();
+    within("a is reaped", Duration::from_secs(10), || {
+        members(&redis, "chinwag:1:nodes") == ["b"]
+    });
+}
+
+#[test]
+fn sht_on_one_node_stops_every_node() {
+    let redis = RedisServer::start();
+    let (a_dir, b_dir) = (data_dir(CREDENTIALS), data_dir(CREDENTIALS));
+    let admin = ["--admin-password", "destroy"];
+    let mut a = ServerProc::node(a_dir.path(), &redis.url(), "a", &admin);
+    let mut b = ServerProc::node(b_dir.path(), &redis.url(), "b", &admin);
+    let mut yoda = Client::login(a.addr, "yoda", password("yoda"));
+    let mut hans = Client::login(b.addr, "hans", password("hans"));
+    yoda.send(Command::Sht {
+        password: "destroy".into(),
+    });
+    for client in [&mut yoda, &mut hans] {
+        let bye = loop {
+            if let Event::Bye { text, .. } = client.event() {
+                break text;
+            }
+        };
+        assert_eq!(bye, chinwag::text::SHUTTING_DOWN);
+    }
+    assert!(a.wait().success() && b.wait().success());
+}
+
+#[test]
+fn a_node_joins_by_host_and_port_and_is_named_after_them() {
+    let redis = RedisServer::start_tcp();
+    assert!(redis.url().starts_with("redis://127.0.0.1:"));
+    let dir = data_dir(CREDENTIALS);
+    let args = ["--cluster", &redis.url()];
+    let node = ServerProc::start(dir.path(), &args);
+    let port = node.addr.port();
+    let nodes = members(&redis, "chinwag:1:nodes");
+    assert_eq!(nodes.len(), 1);
+    assert!(nodes[0].ends_with(&format!(":{port}")), "{nodes:?}");
+}
