@@ -14,8 +14,11 @@
 //!   shared-state facade `state` with one file per feature (`login`, `messaging`, `toom`,
 //!   `board`, `p2p`, with `offline` delivering a login's backlog, `prelogin` bounding
 //!   connections that have not logged in, `since` indexing logouts for `whoelsesince`),
-//!   durable stores (`accounts`, `journal`, `history`, `rooms`, `forum`, all through
-//!   `files`: whole-line appends, no symbolic links) and the `timer`.
+//!   the domain types behind its `core` lock (`roster`: connections, logged-in users and
+//!   their stints; `blocks`: the one visibility rule), the two backend seams (`store`,
+//!   `delivery`), the durable files behind the store (`accounts`, `journal`, `history`,
+//!   `rooms`, `forum`, all through `files`: whole-line appends, no symbolic links), the
+//!   `syncer`, `throttle`, `capacity`, `config` and the `timer`.
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
@@ -23,6 +26,26 @@
 //!   seals UDP uploads (BEHAVIOUR §8; not wired into connections yet).
 //! - `cluster` — the Redis store and pub/sub bus that let several servers act as one
 //!   (BEHAVIOUR §7; not wired into the server yet: it plugs into the store/delivery seam).
+//!
+//! # The backend seam
+//!
+//! Commands reach what lasts only through `server::store::Store` (six traits:
+//! `AccountStore`, `BlockStore`, `OfflineStore`, `LogStore`, `RoomStore`, `ForumStore`),
+//! and reach other users only through `server::delivery`: one fan-out function on this
+//! node's roster (`Core::fan_out`, which applies the block rule and encodes once), a
+//! `Broker` that carries each line to the other nodes, and a `PresenceManager` that
+//! claims logins. This is Centrifugo's engine split into a broker and a presence manager.
+//! A single server runs `FileStore` (DATA_DIR's files, BEHAVIOUR §4) with `LocalBroker`
+//! and `LocalPresence`, which do nothing: there is no other node. A cluster node
+//! (BEHAVIOUR §7) passes `State::with_backends` a Redis store (`cluster::RedisStore`:
+//! Lua scripts keep sign-up, lockout counting and log numbering atomic across nodes), a
+//! Redis broker (`cluster::bus`: one `PUBLISH` per line, whatever the audience; each
+//! node's subscriber hands what arrives to its own `Core::fan_out`, so a broadcast costs
+//! O(nodes)) and Redis presence (`cluster::presence`: `SET NX` login claims renewed by a
+//! heartbeat, so a second login on another node is refused and a dead node's users are
+//! released). A store that cannot be reached answers `StoreError`, which a command turns
+//! into `Error. The server could not save that, try again` (a login into
+//! `Error. Server unavailable, try again later`).
 //!
 //! The load and latency bench, `chinwag-bench`, is its own crate in the workspace
 //! (`chinwag-bench/`), a user of `protocol` and `transfer`.
@@ -46,8 +69,12 @@
 //!
 //! # Invariants
 //!
-//! - No state lock is held across socket I/O, an fsync or a sleep; sending to a user
-//!   only queues into their outbox. Lock order is documented in `server::state`. One
+//! - The `core` state lock is never held across socket I/O, an fsync or a sleep; sending
+//!   to a user only queues into their outbox. The file store's own locks are held across
+//!   their one file's write (a log append, whose fsync the syncer does later, so that
+//!   numbering and delivery order agree) or write and fsync (the journal, rooms.txt,
+//!   credentials.txt): that serialises the writers of that file and nobody else. Lock order is
+//!   documented in `server::state` and `server::store`. One
 //!   writer at a time per connection takes lines off its outbox's front, so lines leave
 //!   in queue order whoever writes them.
 //! - An outbox is bounded in bytes (`outbox::MAX_QUEUED`, 4 MiB): past it that client

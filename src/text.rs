@@ -27,6 +27,10 @@ pub const RECIPIENT_BLOCKED_YOU: &str =
     "Your message could not be delivered as the recipient has blocked you";
 /// A message log (or the journal) could not be written or fsynced.
 pub const SAVE_FAILED: &str = "Error. The server could not save that, try again";
+/// A login the store (Redis, in a cluster) could not answer (BEHAVIOUR §7).
+pub const SERVER_UNAVAILABLE: &str = "Error. Server unavailable, try again later";
+/// Reading a message log failed.
+pub const READ_FAILED: &str = "Error. The server could not read the history, try again";
 /// A sign-up could not be written to the credentials file (nothing of it was kept).
 pub const SIGNUP_FAILED: &str = "Error. The account could not be saved, try again later";
 /// A connection that did not log in within the login timeout is closed.

@@ -60,14 +60,14 @@ impl State {
     }
 
     pub fn crt(&self, user: &str, title: &str) -> Reply {
-        let res = self.0.forum.create(title, user);
+        let res = self.store().forum().create(title, user);
         let res = res.map(|()| format!("Thread {title} created"));
         self.forum_reply(res, title)
     }
 
     pub fn msg(&self, user: &str, title: &str, body: &str) -> Reply {
         let body = super::messaging::clean(body);
-        let res = self.0.forum.post(title, user, &body);
+        let res = self.store().forum().post(title, user, &body);
         self.forum_reply(
             res.map(|_| format!("Message posted to {title} thread")),
             title,
@@ -75,7 +75,7 @@ impl State {
     }
 
     pub fn dlt(&self, user: &str, title: &str, n: u64) -> Reply {
-        match self.0.forum.delete(title, n, user) {
+        match self.store().forum().delete(title, n, user) {
             Err(ForumError::NotAuthor) => Reply::err(text::NOT_AUTHOR_DELETE),
             res => self.forum_reply(res.map(|()| text::MESSAGE_DELETED.to_string()), title),
         }
@@ -83,12 +83,15 @@ impl State {
 
     pub fn edt(&self, user: &str, title: &str, n: u64, body: &str) -> Reply {
         let body = super::messaging::clean(body);
-        let res = self.0.forum.edit(title, n, user, &body);
+        let res = self.store().forum().edit(title, n, user, &body);
         self.forum_reply(res.map(|()| text::MESSAGE_EDITED.to_string()), title)
     }
 
     pub fn lst(&self) -> Reply {
-        let titles = self.0.forum.list();
+        let titles = match self.store().forum().list() {
+            Ok(titles) => titles,
+            Err(e) => return Reply::err(forum_error(e, "")),
+        };
         if titles.is_empty() {
             return Reply::line(text::NO_THREADS);
         }
@@ -98,7 +101,7 @@ impl State {
     }
 
     pub fn rdt(&self, title: &str) -> Reply {
-        match self.0.forum.read(title) {
+        match self.store().forum().read(title) {
             Ok(lines) => {
                 self.announce(&format!("Thread {title} read"));
                 match lines.is_empty() {
@@ -111,7 +114,7 @@ impl State {
     }
 
     pub fn rmv(&self, user: &str, title: &str) -> Reply {
-        let res = self.0.forum.remove(title, user);
+        let res = self.store().forum().remove(title, user);
         match res {
             Ok(()) => {
                 self.announce(&format!("Thread {title} removed"));
@@ -131,7 +134,7 @@ impl State {
             return Reply::err(text::INCORRECT_PASSWORD);
         }
         if self.config().wipe_forum_on_shutdown {
-            if let Err(e) = self.0.forum.wipe() {
+            if let Err(e) = self.store().forum().wipe() {
                 log::error!("cannot wipe the forum: {e}");
             }
         }
@@ -157,7 +160,12 @@ impl Session {
         reader: &mut BufReader<&TcpStream>,
     ) {
         self.state.announce(&format!("{user} issued UPD command"));
-        let mut up = match self.state.0.forum.begin_upload(title, user, file, size) {
+        let mut up = match self
+            .state
+            .store()
+            .forum()
+            .begin_upload(title, user, file, size)
+        {
             Ok(up) => up,
             Err(e) => return self.respond(id, Reply::err(transfer_error(e, title, file, self))),
         };
@@ -219,7 +227,7 @@ impl Session {
     /// `DWN`: announces the size, then streams the file as frames through the writer.
     pub(super) fn download(&mut self, id: u64, user: &str, title: &str, file: &str) {
         self.state.announce(&format!("{user} issued DWN command"));
-        let (mut f, size) = match self.state.0.forum.open_download(title, file) {
+        let (mut f, size) = match self.state.store().forum().open_download(title, file) {
             Ok(x) => x,
             Err(e) => return self.respond(id, Reply::err(transfer_error(e, title, file, self))),
         };

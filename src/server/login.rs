@@ -2,8 +2,9 @@
 //! methods that answer with the [`Reply`] the client acts on (`then` names the next
 //! prompt). Failed attempts count per username, across connections and addresses.
 
-use super::accounts::{self, Account};
-use super::state::{ConnId, Core, Online, Reply, State};
+use super::accounts;
+use super::state::{ConnId, Core, Reply, State};
+use super::store::{Failure, StoreError};
 use crate::protocol::{Farewell, Response, Then};
 use crate::text;
 use std::net::SocketAddr;
@@ -22,26 +23,9 @@ impl Core {
     /// before the `core` lock is released, so nothing sent to `user` from now on can
     /// overtake it. The offline messages follow ([`State::deliver_offline`]).
     fn come_online(&mut self, user: &str, conn: ConnId, peer: &Peer, re: u64) {
-        self.login_seq += 1;
-        self.prelogin.remove(conn);
-        let since = chrono::Local::now();
-        self.online.insert(
-            user.to_string(),
-            Online {
-                conn,
-                ip: peer.addr.ip(),
-                udp_port: peer.udp_port,
-                p2p_port: peer.p2p_port,
-                userlog_entry: Online::userlog_entry(&since, user, peer),
-                since,
-                seq: self.login_seq,
-                last_active: Instant::now(),
-            },
-        );
-        self.departures.arrived(user);
-        self.userlog_gen += 1;
+        self.roster.log_in(user, conn, peer, Instant::now());
         self.presence(user, &text::logged_in(user));
-        if let Some(c) = self.conns.get(&conn) {
+        if let Some(c) = self.roster.conn(conn) {
             c.send_msg(&Response {
                 re,
                 ok: true,
@@ -86,32 +70,36 @@ impl State {
             ));
             return Reply::err(text::TOO_MANY_LOGINS).then(Then::Exit { code: 1 });
         }
-        let stored = {
-            let core = self.0.core.lock();
-            match core.accounts.get(name) {
-                None => return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername),
-                Some(acct) if acct.is_locked(now) => {
-                    return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
-                }
-                Some(acct) => acct.password.clone(),
+        let accounts = self.0.store.accounts();
+        let stored = match (accounts.secret(name), accounts.is_locked(name, now)) {
+            (Ok(None), _) => {
+                return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername)
             }
+            (Ok(Some(_)), Ok(true)) => {
+                return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
+            }
+            (Ok(Some(stored)), Ok(false)) => stored,
+            (Err(e), _) | (_, Err(e)) => return unavailable(&e),
         };
         if !accounts::verify(&stored, pw) {
             self.0.login_throttle.lock().record_failure(ip, now);
             return self.wrong_password(name, now);
         }
+        match self.0.store.accounts().login_succeeded(name, now) {
+            Ok(true) => {}
+            Ok(false) => return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 }),
+            Err(e) => return unavailable(&e),
+        }
+        match self.0.presence.claim(name) {
+            Ok(true) => {}
+            Ok(false) => return Reply::err(text::already_logged_in(name)).then(Then::AskUsername),
+            Err(e) => return unavailable(&e),
+        }
         let conn_handle = self.conn_handle(conn);
         let _gate = conn_handle.as_ref().map(|c| c.hold());
         {
             let mut core = self.0.core.lock();
-            let Some(acct) = core.accounts.get_mut(name) else {
-                return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
-            };
-            if acct.is_locked(now) {
-                return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 });
-            }
-            acct.record_success();
-            if core.online.contains_key(name) {
+            if core.roster.online(name).is_some() {
                 return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
             }
             core.come_online(name, conn, peer, re);
@@ -122,25 +110,21 @@ impl State {
     /// Counts a wrong password against the account: retry, or locked out.
     fn wrong_password(&self, name: &str, now: Instant) -> Reply {
         let cfg = self.config();
-        let locked = {
-            let mut core = self.0.core.lock();
-            let locked = match core.accounts.get_mut(name) {
-                Some(acct) if acct.is_locked(now) => {
-                    return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
-                }
-                Some(acct) => acct.record_failure(now, cfg.attempts, cfg.block_duration),
-                None => false,
-            };
-            if locked {
-                core.locked.insert(name.to_string());
+        let failed =
+            self.0
+                .store
+                .accounts()
+                .login_failed(name, now, cfg.attempts, cfg.block_duration);
+        match failed {
+            Ok(Failure::Blocked) => Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 }),
+            Ok(Failure::NowBlocked) => {
+                self.announce(&format!("{name} is locked out after failed logins"));
+                Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
             }
-            locked
-        };
-        if locked {
-            self.announce(&format!("{name} is locked out after failed logins"));
-            Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
-        } else {
-            Reply::err(text::INVALID_PASSWORD_RETRY).then(Then::AskPassword)
+            Ok(Failure::TryAgain(_)) => {
+                Reply::err(text::INVALID_PASSWORD_RETRY).then(Then::AskPassword)
+            }
+            Err(e) => unavailable(&e),
         }
     }
 
@@ -154,22 +138,18 @@ impl State {
             return Reply::err(text::invalid_name("password")).then(Then::AskNewPassword);
         }
         let hash = accounts::hash_password(pw);
-        let _file = self.0.credentials.lock();
-        if self.user_exists(name) {
-            return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername);
+        match self.0.store.accounts().add_account(name, &hash) {
+            Ok(true) => {}
+            Ok(false) => return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername),
+            Err(_) => return Reply::err(text::SIGNUP_FAILED).then(Then::AskUsername),
         }
-        if let Err(e) = accounts::append(&self.config().credentials, name, &hash) {
-            log::error!("cannot append to the credentials file: {e}");
-            return Reply::err(text::SIGNUP_FAILED).then(Then::AskUsername);
+        if let Ok(false) | Err(_) = self.0.presence.claim(name) {
+            return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
         }
         let conn_handle = self.conn_handle(conn);
         let _gate = conn_handle.as_ref().map(|c| c.hold());
-        {
-            let mut core = self.0.core.lock();
-            core.accounts.insert(name.to_string(), Account::new(hash));
-            // A new account has no offline messages: nothing to journal.
-            core.come_online(name, conn, peer, re);
-        }
+        // A new account has no offline messages: nothing to deliver.
+        self.0.core.lock().come_online(name, conn, peer, re);
         self.announce(&format!("{name} signed up"));
         self.welcome(name, peer)
     }
@@ -185,8 +165,10 @@ impl State {
 
     /// `logout`, `OUT` or `XIT`.
     pub fn logout(&self, conn: ConnId, user: &str, how: Farewell) -> Reply {
-        let gone = self.0.core.lock().go_offline(user, conn, Instant::now());
+        let now = Instant::now();
+        let gone = self.0.core.lock().go_offline(user, conn, now);
         if gone {
+            self.0.presence.release(user, now);
             self.announce(&text::logged_out(user));
             self.sync_userlog();
         }
@@ -197,4 +179,10 @@ impl State {
         };
         Reply::line(line).then(Then::Exit { code: 0 })
     }
+}
+
+/// A login the store could not answer: the client is told to try later, and exits.
+fn unavailable(e: &StoreError) -> Reply {
+    log::error!("login: {e}");
+    Reply::err(text::SERVER_UNAVAILABLE).then(Then::Exit { code: 1 })
 }

@@ -1,11 +1,13 @@
 //! Direct messages, live broadcast delivery, presence queries and blocking.
 //!
 //! Blocking is one rule applied everywhere: when hans has blocked yoda, nothing from yoda
-//! reaches hans, and yoda cannot see hans. Block lists and undelivered messages go through
-//! the journal (fsynced) before the user is told, so they survive a crash.
+//! reaches hans, and yoda cannot see hans (`blocks`). Block lists and undelivered messages
+//! are saved in the store before the user is told, so they survive a crash.
 
-use super::journal::Record;
+use super::delivery::Audience;
 use super::state::{Reply, State};
+use super::store::StoreError;
+use crate::protocol::Event;
 use crate::text;
 use std::time::{Duration, Instant};
 
@@ -24,37 +26,31 @@ impl State {
             return Reply::err(text::CANNOT_MESSAGE_SELF);
         }
         let line = text::chat(from, &clean(text));
-        let mut journal = self.0.journal.lock();
+        let store = self.store();
+        // Against `deliver_offline`: a backlog being delivered is seen, and goes first.
+        let _writes = self.0.writes.lock();
+        let backlog = match (
+            store.accounts().account_exists(to),
+            store.offline().has_offline(to),
+        ) {
+            (Ok(false), _) => return Reply::err(text::INVALID_USER),
+            (Ok(true), Ok(backlog)) => backlog,
+            (Err(e), _) | (_, Err(e)) => return save_failed(&e),
+        };
         let online = {
             let core = self.0.core.lock();
-            if !core.accounts.contains_key(to) {
-                return Reply::err(text::INVALID_USER);
-            }
-            if core.blocked(to, from) {
+            if !core.blocks.reaches(from, to) {
                 return Reply::err(text::RECIPIENT_BLOCKED_YOU);
             }
-            // A backlog still being delivered (see `offline`) goes first.
-            let backlog = core.offline.get(to).is_some_and(|q| !q.is_empty());
-            if !backlog && core.send_text(to, &line) {
+            let ev = Event::Text { text: line.clone() };
+            if !backlog && core.send_event(to, &ev) {
                 return Reply::ok(vec![]);
             }
-            core.online.contains_key(to)
+            core.roster.is_online(to)
         };
-        let rec = Record::Offline {
-            to: to.to_string(),
-            line: line.clone(),
-        };
-        if let Err(e) = State::journal_append(&mut journal, &rec) {
-            return Reply::err(e);
+        if let Err(e) = store.offline().queue_offline(to, &line) {
+            return save_failed(&e);
         }
-        // Delivering a backlog takes the journal lock too, so it sees this one.
-        self.0
-            .core
-            .lock()
-            .offline
-            .entry(to.to_string())
-            .or_default()
-            .push(line);
         match online {
             true => Reply::ok(vec![]),
             false => Reply::line(text::stored_offline(to)),
@@ -64,33 +60,19 @@ impl State {
     /// Delivers a broadcast line to every other online user who has not blocked `from`.
     /// Returns true if someone online was skipped because they blocked `from`.
     pub fn deliver_broadcast(&self, from: &str, line: &str) -> bool {
-        let encoded: std::sync::Arc<[u8]> =
-            crate::protocol::encode(&crate::protocol::Event::Text {
-                text: line.to_string(),
-            })
-            .into();
-        let core = self.0.core.lock();
-        let mut skipped = false;
-        for (user, o) in &core.online {
-            if user == from {
-                continue;
-            }
-            if core.blocked(user, from) {
-                skipped = true;
-            } else if let Some(c) = core.conns.get(&o.conn) {
-                c.send(super::outbox::Out::Line(encoded.clone()));
-            }
-        }
-        skipped
+        let ev = Event::Text {
+            text: line.to_string(),
+        };
+        self.deliver(Audience::Everyone { from }, &ev).blocked
     }
 
     /// `whoelse`: online users other than `me`, minus those who blocked `me`.
     pub fn whoelse(&self, me: &str) -> Reply {
         let mut names: Vec<(u64, String)> = {
             let core = self.0.core.lock();
-            core.online
-                .iter()
-                .filter(|(u, _)| *u != me && !core.blocked(u, me))
+            core.roster
+                .users()
+                .filter(|(u, _)| *u != me && core.blocks.visible(u, me))
                 .map(|(u, o)| (o.seq, u.clone()))
                 .collect()
         };
@@ -109,16 +91,16 @@ impl State {
         let cutoff = now.checked_sub(Duration::from_secs(secs));
         let (mut online, left) = {
             let core = self.0.core.lock();
-            let shown = |u: &String| u != me && !core.blocked(u, me);
+            let shown = |u: &String| u != me && core.blocks.visible(u, me);
             let online: Vec<(u64, String)> = core
-                .online
-                .iter()
+                .roster
+                .users()
                 .filter(|(u, _)| shown(u))
                 .map(|(u, o)| (o.seq, u.clone()))
                 .collect();
             let left: Vec<String> = core
-                .departures
-                .since(cutoff)
+                .roster
+                .departed_since(cutoff)
                 .filter(|u| shown(u))
                 .cloned()
                 .collect();
@@ -140,42 +122,32 @@ impl State {
                 text::CANNOT_UNBLOCK_SELF
             });
         }
-        let mut journal = self.0.journal.lock();
-        {
-            let core = self.0.core.lock();
-            if !core.accounts.contains_key(user) {
-                return Reply::err(text::INVALID_USER);
-            }
-            match (block, core.blocked(by, user)) {
-                (true, true) => return Reply::err(text::already_blocked(user)),
-                (false, false) => return Reply::err(text::was_not_blocked(user)),
-                _ => {}
-            }
+        let _writes = self.0.writes.lock();
+        match self.store().accounts().account_exists(user) {
+            Ok(true) => {}
+            Ok(false) => return Reply::err(text::INVALID_USER),
+            Err(e) => return save_failed(&e),
         }
-        let (by, user) = (by.to_string(), user.to_string());
-        let rec = if block {
-            Record::Block { by, user }
-        } else {
-            Record::Unblock { by, user }
-        };
-        if let Err(e) = State::journal_append(&mut journal, &rec) {
-            return Reply::err(e);
+        match (block, self.0.core.lock().blocks.blocked(by, user)) {
+            (true, true) => return Reply::err(text::already_blocked(user)),
+            (false, false) => return Reply::err(text::was_not_blocked(user)),
+            _ => {}
         }
-        let mut core = self.0.core.lock();
-        match rec {
-            Record::Block { by, user } => {
-                core.blocks.entry(by).or_default().insert(user.clone());
-                Reply::line(text::blocked(&user))
-            }
-            Record::Unblock { by, user } => {
-                if let Some(s) = core.blocks.get_mut(&by) {
-                    s.remove(&user);
-                }
-                Reply::line(text::unblocked(&user))
-            }
-            _ => unreachable!("only block records are built above"),
+        if let Err(e) = self.store().blocks().save_block(by, user, block) {
+            return save_failed(&e);
         }
+        self.0.core.lock().blocks.set(by, user, block);
+        Reply::line(match block {
+            true => text::blocked(user),
+            false => text::unblocked(user),
+        })
     }
+}
+
+/// A store that could not save (or answer): the user is told to try again.
+pub(super) fn save_failed(e: &StoreError) -> Reply {
+    log::error!("store: {e}");
+    Reply::err(text::SAVE_FAILED)
 }
 
 #[cfg(test)]
@@ -193,10 +165,19 @@ mod tests {
         let long_ago = Instant::now() - Duration::from_secs(3600);
         {
             let mut core = state.0.core.lock();
+            let peer = crate::server::Peer {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                udp_port: 0,
+                p2p_port: 0,
+            };
+            let mut stint = |user: &str, id, at| {
+                core.roster.log_in(user, id, &peer, at);
+                assert!(core.roster.log_out(user, id, at));
+            };
             for i in 0..100_000 {
-                core.departures.left(&format!("user{i}"), long_ago);
+                stint(&format!("user{i}"), i, long_ago);
             }
-            core.departures.left("recent", Instant::now());
+            stint("recent", 100_000, Instant::now());
         }
         let started = Instant::now();
         let reply = state.whoelsesince("me", 60);

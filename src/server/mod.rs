@@ -6,9 +6,11 @@
 //! or [`State::shutdown`]) once the connections have closed.
 
 pub mod accounts;
+mod blocks;
 mod board;
 pub mod capacity;
 pub mod config;
+pub mod delivery;
 pub mod files;
 pub mod forum;
 pub mod history;
@@ -21,9 +23,11 @@ pub mod outbox;
 mod p2p;
 mod prelogin;
 pub mod rooms;
+mod roster;
 mod session;
 mod since;
 pub mod state;
+pub mod store;
 pub mod syncer;
 pub mod throttle;
 mod timer;

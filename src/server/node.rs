@@ -263,10 +263,9 @@ impl State {
         let now = std::time::Instant::now();
         let mut core = self.0.core.lock();
         for user in users {
-            if core.online.contains_key(user) {
+            if !core.roster.left_elsewhere(user, now) {
                 continue; // logged in here meanwhile
             }
-            core.departures.left(user, now);
             core.presence(user, &crate::text::logged_out(user));
         }
         drop(core);

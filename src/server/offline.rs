@@ -1,14 +1,13 @@
 //! Delivering the offline messages that wait for a user who just logged in.
 //!
 //! However many wait, they go out as text events (one line each) in portions small enough
-//! for the outbox, oldest first, after the welcome. A portion is recorded as delivered in
-//! the journal only once it has been written to the socket; if the connection goes first,
-//! it is put back at the front of the queue for the next login. While a queue is not
+//! for the outbox, oldest first, after the welcome. A portion stays in the store's queue
+//! until it has been written to the socket, and is then recorded as delivered; if the
+//! connection goes first, it is still there for the next login. While a queue is not
 //! empty, a new direct message to that user joins its end instead of going live, so it
 //! cannot overtake the backlog.
 
-use super::journal::Record;
-use super::outbox::Out;
+use super::outbox::{Conn, Out};
 use super::state::{ConnId, State};
 use crate::protocol::{encode, Event};
 use std::time::Duration;
@@ -23,69 +22,60 @@ const DRAIN_WAIT: Duration = Duration::from_secs(30);
 impl State {
     /// Sends `user` their offline messages, portion by portion (see the module docs).
     pub fn deliver_offline(&self, user: &str, conn: ConnId) {
-        while let Some((portion, handle)) = self.take_portion(user, conn) {
-            let count = portion.len();
+        while let Some((portion, handle)) = self.next_portion(user, conn) {
             let queued = portion.iter().all(|text| {
                 let line = encode(&Event::Text {
                     text: text.to_string(),
                 });
                 handle.send_blocking(Out::Line(line.into()))
             });
-            if queued && handle.drained(DRAIN_WAIT) {
-                let rec = Record::Delivered {
-                    to: user.to_string(),
-                    count,
-                };
-                let mut journal = self.0.journal.lock();
-                let _ = State::journal_append(&mut journal, &rec);
-            } else {
-                self.put_back(user, portion);
+            if !(queued && handle.drained(DRAIN_WAIT)) {
+                return;
+            }
+            let _writes = self.0.writes.lock();
+            if let Err(e) = self
+                .store()
+                .offline()
+                .delivered_offline(user, portion.len())
+            {
+                log::error!("cannot record offline messages as delivered: {e}");
                 return;
             }
         }
     }
 
-    /// The next portion of `user`'s queue, taken off it, while `user` is online on `conn`.
-    fn take_portion(&self, user: &str, conn: ConnId) -> Option<(Vec<String>, super::outbox::Conn)> {
-        // Most logins have nothing waiting: no journal lock for them. (A message sent
+    /// The next portion of `user`'s queue (left on it until it is written), while `user`
+    /// is online on `conn`. A message sent once this finds the queue empty goes live.
+    fn next_portion(&self, user: &str, conn: ConnId) -> Option<(Vec<String>, Conn)> {
+        let offline = self.store().offline();
+        // Most logins have nothing waiting: no `writes` lock for them. (A message sent
         // from now on finds `user` online with no backlog and goes live.)
-        if !self.0.core.lock().offline.contains_key(user) {
+        if !offline.has_offline(user).unwrap_or(true) {
             return None;
         }
-        let _journal = self.0.journal.lock();
-        let mut core = self.0.core.lock();
-        if core.online.get(user).is_none_or(|o| o.conn != conn) {
-            return None;
+        let _writes = self.0.writes.lock();
+        let handle = {
+            let core = self.0.core.lock();
+            if !core.roster.online_on(user, conn) {
+                return None;
+            }
+            core.roster.conn(conn)?.clone()
+        };
+        match offline.pending_offline(user, PORTION_LINES, PORTION_BYTES) {
+            Ok(portion) => (!portion.is_empty()).then_some((portion, handle)),
+            Err(e) => {
+                log::error!("cannot read offline messages: {e}");
+                None
+            }
         }
-        let handle = core.conns.get(&conn)?.clone();
-        let queue = core.offline.get_mut(user)?;
-        let (mut n, mut bytes) = (0, 0);
-        while n < queue.len().min(PORTION_LINES) && (n == 0 || bytes < PORTION_BYTES) {
-            bytes += queue[n].len();
-            n += 1;
-        }
-        let portion: Vec<String> = queue.drain(..n).collect();
-        if queue.is_empty() {
-            core.offline.remove(user);
-        }
-        (!portion.is_empty()).then_some((portion, handle))
-    }
-
-    /// A portion that did not get out goes back to the front of the queue.
-    fn put_back(&self, user: &str, mut portion: Vec<String>) {
-        let _journal = self.0.journal.lock();
-        let mut core = self.0.core.lock();
-        let queue = core.offline.entry(user.to_string()).or_default();
-        portion.append(queue);
-        *queue = portion;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::outbox::Conn;
-    use super::super::state::Online;
     use super::*;
+    use crate::server::Peer;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -103,25 +93,27 @@ mod tests {
         near.shutdown(std::net::Shutdown::Both).unwrap();
         let conn = Conn::new(near);
         let wanted: Vec<String> = (0..100).map(|i| format!("hans: {i}")).collect();
+        for line in &wanted {
+            state.store().offline().queue_offline("yoda", line).unwrap();
+        }
         {
             let mut core = state.0.core.lock();
-            core.offline.insert("yoda".into(), wanted.clone());
-            core.conns.insert(1, conn);
-            let online = Online {
-                conn: 1,
-                ip: addr.ip(),
+            let now = Instant::now();
+            core.roster.connect(1, conn, addr.ip(), now);
+            let peer = Peer {
+                addr,
                 udp_port: 0,
                 p2p_port: 0,
-                since: chrono::Local::now(),
-                seq: 1,
-                last_active: Instant::now(),
-                userlog_entry: String::new(),
             };
-            core.online.insert("yoda".into(), online);
+            core.roster.log_in("yoda", 1, &peer, now);
         }
         drop(far);
         state.deliver_offline("yoda", 1);
-        assert_eq!(state.0.core.lock().offline["yoda"], wanted);
+        let left = state
+            .store()
+            .offline()
+            .pending_offline("yoda", 1000, usize::MAX);
+        assert_eq!(left.unwrap(), wanted);
         let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
         assert!(!journal.contains("delivered"), "{journal}");
     }

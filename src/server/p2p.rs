@@ -18,11 +18,11 @@ impl State {
         if me == who {
             return Reply::err("Error. Cannot start private messaging with self");
         }
-        let mut core = self.0.core.lock();
-        if !core.accounts.contains_key(who) {
+        if !self.user_exists(who) {
             return Reply::err(text::INVALID_USER);
         }
-        if core.blocked(who, me) {
+        let mut core = self.0.core.lock();
+        if !core.blocks.visible(who, me) {
             return Reply::err(format!("Error. {who} has blocked you"));
         }
         let ask = Event::PrivateRequest {
@@ -43,7 +43,7 @@ impl State {
             .pending_private
             .remove(&(from.to_string(), me.to_string()))
         {
-            if !core.online.contains_key(from) {
+            if !core.roster.is_online(from) {
                 // The asker left before the answer.
                 return Reply::err(format!(
                     "Error. {from} is no longer available for private messaging"
@@ -61,8 +61,8 @@ impl State {
             return Reply::ok(vec![]);
         }
         let Some(addr) = core
-            .online
-            .get(me)
+            .roster
+            .online(me)
             .map(|o| format!("{}:{}", o.ip, o.p2p_port))
         else {
             return Reply::err(text::is_offline(me));
@@ -88,14 +88,14 @@ impl State {
         if !crate::names::valid_name(file) {
             return Reply::err(text::invalid_file_name(file));
         }
-        let core = self.0.core.lock();
-        if !core.accounts.contains_key(who) {
+        if !self.user_exists(who) {
             return Reply::err(text::INVALID_USER);
         }
+        let core = self.0.core.lock();
         let target = core
-            .online
-            .get(who)
-            .filter(|_| !core.blocked(who, me))
+            .roster
+            .online(who)
+            .filter(|_| core.blocks.visible(who, me))
             .map(|o| (o.ip, o.udp_port));
         let Some((ip, port)) = target else {
             return Reply::err(text::is_offline(who));

@@ -1,13 +1,11 @@
 //! Connections that have not logged in yet: each address may hold at most half of
-//! `--max-clients` of them ([`Core::prelogin_share`]); a new connection from an address
+//! `--max-clients` of them (`Roster::prelogin_share`); a new connection from an address
 //! at its share replaces that address's oldest one. So a flood of sockets from one
 //! address can neither fill the server nor lock out a real user from the same address,
 //! and the timer closes any connection that has not logged in within `login_timeout`
 //! (30 s, or the idle timeout if shorter).
 
-use super::outbox::Out;
-use super::state::{ConnId, Core};
-use crate::protocol::Event;
+use super::state::ConnId;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -62,53 +60,6 @@ impl PreLogin {
     }
 }
 
-impl Core {
-    /// Most pre-login connections one address may hold: half of `max_clients` (at least
-    /// one).
-    pub fn prelogin_share(max_clients: usize) -> usize {
-        (max_clients / 2).max(1)
-    }
-
-    /// Room for a new connection from `ip`: false if the server is full. An address at
-    /// its share gives up its oldest pre-login connection (which is told and closed).
-    pub fn make_room(&mut self, ip: IpAddr, max_clients: usize) -> bool {
-        if self.prelogin.from(ip) < Core::prelogin_share(max_clients) {
-            return self.conns.len() < max_clients;
-        }
-        // A replaced connection still counts until its session ends, so the server may
-        // be over its limit for a moment: by an eighth at most, then it refuses.
-        let Some(old) = self.prelogin.oldest(ip) else {
-            return false;
-        };
-        if self.conns.len() >= max_clients + max_clients / 8 {
-            return false;
-        }
-        self.prelogin.remove(old);
-        self.close_with(&[old], crate::text::TOO_MANY_FROM_ADDRESS);
-        true
-    }
-
-    /// Closes the connections that did not log in within `limit`; returns how many.
-    pub fn expire_prelogin(&mut self, now: Instant, limit: Duration) -> usize {
-        let old = self.prelogin.expired(now, limit);
-        self.close_with(&old, crate::text::LOGIN_TIMED_OUT);
-        old.len()
-    }
-
-    fn close_with(&self, ids: &[ConnId], why: &str) {
-        let bye = Event::Bye {
-            text: why.to_string(),
-            code: 1,
-        };
-        for id in ids {
-            if let Some(c) = self.conns.get(id) {
-                c.send_msg(&bye);
-                c.send(Out::Close);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +83,8 @@ mod tests {
         assert_eq!(p.from(a), 1);
         assert_eq!(p.expired(t0 + Duration::from_secs(35), limit), [2]);
         assert_eq!(p.from(a), 0);
-        assert_eq!(Core::prelogin_share(6000), 3000);
-        assert_eq!(Core::prelogin_share(1), 1);
+        use super::super::roster::Roster;
+        assert_eq!(Roster::prelogin_share(6000), 3000);
+        assert_eq!(Roster::prelogin_share(1), 1);
     }
 }

@@ -2,24 +2,29 @@
 //! and unlock. Feature files (`login.rs`, `messaging.rs`, `toom.rs`, `board.rs`, `p2p.rs`)
 //! add `impl State` blocks of their own; this file holds the data and what they share.
 //!
+//! What lasts is the [`Store`]'s (`store`: DATA_DIR's files by default); lines for other
+//! nodes go through the [`Broker`], logins are claimed from the [`PresenceManager`]
+//! (`delivery`: both do nothing on a single server).
+//!
 //! Locks and their order (take them in this order, never the reverse):
-//! `journal` → `userlog` → `broadcasts` → `rooms` → `core`. `core` is never held across
-//! file I/O, an fsync, a sleep or a socket write: sending to a user only queues into that
-//! user's outbox. The forum has its own internal lock, never taken while `core` is held.
+//! `writes` → `userlog` → the store's log locks (`broadcasts`, `rooms`) → `core`. `core`
+//! is never held across file I/O, an fsync, a sleep or a socket write: sending to a user
+//! only queues into that user's outbox. The store's other locks are leaves: none is
+//! taken while `core` is held, and `core` is not taken while they are (but for the
+//! log's `deliver`).
 
-use super::accounts::{self, Account};
+use super::accounts;
+use super::blocks::Blocks;
 use super::config::Config;
-use super::forum::Forum;
-use super::history::MessageLog;
-use super::journal::{Journal, Record};
+use super::delivery::{Audience, Broker, FanOut, LocalBroker, LocalPresence, PresenceManager};
 use super::outbox::{Conn, Out};
-use super::rooms::Rooms;
+use super::roster::Roster;
+use super::store::{FileStore, Store};
 use super::syncer::{SyncPoint, Syncer};
 use crate::protocol::{Event, Then};
-use chrono::{DateTime, Local};
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, TcpStream};
+use std::collections::HashSet;
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,17 +39,16 @@ pub struct State(pub(super) Arc<Shared>);
 pub(super) struct Shared {
     pub config: Config,
     pub core: Mutex<Core>,
-    pub journal: Mutex<Journal>,
+    /// Serialises what checks and then saves: a direct message against the delivery of a
+    /// backlog (so none is left behind or overtakes it), a block against another.
+    pub writes: Mutex<()>,
     /// Generation of the userlog.txt last written.
     pub userlog: Mutex<u64>,
-    /// Serialises appends to the credentials file.
-    pub credentials: Mutex<()>,
     /// Failed logins per source address; a leaf lock (nothing is taken while it is held).
     pub login_throttle: Mutex<super::throttle::LoginThrottle>,
-    /// messagelog.txt: `broadcast` and `BCM`.
-    pub broadcasts: Mutex<MessageLog>,
-    pub rooms: Mutex<Rooms>,
-    pub forum: Forum,
+    pub store: Arc<dyn Store>,
+    pub broker: Arc<dyn Broker>,
+    pub presence: Arc<dyn PresenceManager>,
     /// Fsyncs the message logs before senders are told their message is saved.
     pub syncer: Syncer,
     pub shutting_down: AtomicBool,
@@ -53,50 +57,24 @@ pub(super) struct Shared {
     pub node: Option<Arc<super::node::Node>>,
 }
 
-/// Everything behind the `core` lock.
+/// What a server runs on: its store, its broker and presence manager, and its place in
+/// a cluster (`None` for a single server).
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub broker: Arc<dyn Broker>,
+    pub presence: Arc<dyn PresenceManager>,
+    pub node: Option<Arc<super::node::Node>>,
+}
+
+/// Everything behind the `core` lock: who is connected (the roster's), who blocked whom,
+/// and the private-chat requests awaiting an answer.
 #[derive(Default)]
 pub(super) struct Core {
-    pub accounts: HashMap<String, Account>,
-    /// Accounts with a lockout, so the timer lifts them without walking every account.
-    pub locked: HashSet<String>,
-    /// Every open connection, logged in or not (shutdown tells them all).
-    pub conns: HashMap<ConnId, Conn>,
-    pub online: HashMap<String, Online>,
-    /// Each user's last logout since start-up, for `whoelsesince`.
-    pub departures: super::since::Departures,
-    /// blocker -> blocked users
-    pub blocks: HashMap<String, HashSet<String>>,
-    /// recipient -> undelivered lines, oldest first
-    pub offline: HashMap<String, Vec<String>>,
-    /// Bumped whenever the set of active users changes.
-    pub userlog_gen: u64,
-    pub login_seq: u64,
+    pub roster: Roster,
+    /// Who has blocked whom (saved in the store first).
+    pub blocks: Blocks,
     /// (asker, asked) private-chat requests awaiting an answer.
     pub pending_private: HashSet<(String, String)>,
-    /// Connections not logged in yet (see `prelogin`).
-    pub prelogin: super::prelogin::PreLogin,
-}
-
-/// A logged-in user.
-pub(super) struct Online {
-    pub conn: ConnId,
-    pub ip: IpAddr,
-    pub udp_port: u16,
-    pub p2p_port: u16,
-    pub since: DateTime<Local>,
-    /// Login order, for userlog.txt numbering.
-    pub seq: u64,
-    pub last_active: Instant,
-    /// This user's userlog.txt line after its number, formatted once at login (a login
-    /// storm rewrites userlog.txt thousands of times).
-    pub userlog_entry: String,
-}
-
-impl Online {
-    pub fn userlog_entry(since: &DateTime<Local>, user: &str, peer: &super::login::Peer) -> String {
-        let time = crate::timefmt::format(since);
-        format!("{time}; {user}; {}; {}", peer.addr.ip(), peer.udp_port)
-    }
 }
 
 /// What a command handler answers: lines for the user and what the client does next.
@@ -140,100 +118,33 @@ impl Reply {
 }
 
 impl Core {
-    /// Has `by` blocked `user`?
-    pub fn blocked(&self, by: &str, user: &str) -> bool {
-        self.blocks.get(by).is_some_and(|s| s.contains(user))
-    }
-
-    /// Either has blocked the other: no presence notices either way.
-    pub fn estranged(&self, a: &str, b: &str) -> bool {
-        self.blocked(a, b) || self.blocked(b, a)
-    }
-
     pub fn conn_of(&self, user: &str) -> Option<&Conn> {
-        self.online.get(user).and_then(|o| self.conns.get(&o.conn))
+        self.roster.conn_of(user)
     }
 
-    /// Queues an event for an online user; false if they are not online.
+    /// Queues an event for an online user, block rule aside (answers, requests the
+    /// caller checked); false if they are not online.
     pub fn send_event(&self, user: &str, ev: &Event) -> bool {
         self.conn_of(user).is_some_and(|c| c.send_msg(ev))
     }
 
-    pub fn send_text(&self, user: &str, text: &str) -> bool {
-        self.send_event(
-            user,
-            &Event::Text {
-                text: text.to_string(),
-            },
-        )
-    }
-
-    /// Sends one text line to each of `users` who is online and has not blocked `from`,
-    /// encoding it once (a room message reaches hundreds of members).
-    pub fn send_text_to<'a>(
-        &self,
-        users: impl IntoIterator<Item = &'a String>,
-        from: &str,
-        text: &str,
-    ) {
-        let line: Arc<[u8]> = crate::protocol::encode(&Event::Text {
-            text: text.to_string(),
-        })
-        .into();
-        for user in users {
-            if !self.blocked(user, from) {
-                if let Some(c) = self.conn_of(user) {
-                    c.send(Out::Line(line.clone()));
-                }
-            }
-        }
-    }
-
     /// Tells every online user who is not estranged from `about` (and is not `about`).
-    pub fn presence(&self, about: &str, text: &str) {
-        let line: Arc<[u8]> = crate::protocol::encode(&Event::Text {
+    pub fn presence(&self, about: &str, text: &str) -> FanOut {
+        let ev = Event::Text {
             text: text.to_string(),
-        })
-        .into();
-        let now = Instant::now();
-        // In a login storm this runs for every pair of users: skip the block lookups when
-        // nobody has blocked anyone.
-        let blocks = !self.blocks.is_empty();
-        // `about` is told nothing about itself: compared by connection, not by name.
-        let own = self.online.get(about).map(|o| o.conn);
-        for (user, o) in &self.online {
-            if Some(o.conn) != own && !(blocks && self.estranged(user, about)) {
-                if let Some(c) = self.conns.get(&o.conn) {
-                    c.notify(line.clone(), now);
-                }
-            }
-        }
+        };
+        self.fan_out(Audience::Presence { about }, &ev)
     }
 
     /// Takes `user` offline: ends the stint, tells the others. Returns false if `user`
     /// was not online on `conn`.
     pub fn go_offline(&mut self, user: &str, conn: ConnId, now: Instant) -> bool {
-        if self.online.get(user).is_none_or(|o| o.conn != conn) {
+        if !self.roster.log_out(user, conn, now) {
             return false;
         }
-        self.online.remove(user);
-        self.departures.left(user, now);
-        self.userlog_gen += 1;
         self.pending_private.retain(|(a, b)| a != user && b != user);
         self.presence(user, &crate::text::logged_out(user));
         true
-    }
-
-    /// userlog.txt as it should read now: active users in login order, numbered from 1.
-    pub fn render_userlog(&self) -> String {
-        use std::fmt::Write;
-        let mut users: Vec<&Online> = self.online.values().collect();
-        users.sort_unstable_by_key(|o| o.seq);
-        let mut out = String::with_capacity(users.iter().map(|o| o.userlog_entry.len() + 8).sum());
-        for (i, o) in users.iter().enumerate() {
-            let _ = writeln!(out, "{}; {}", i + 1, o.userlog_entry);
-        }
-        out
     }
 }
 
@@ -242,36 +153,52 @@ impl State {
     pub fn open(config: Config) -> Result<State, String> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        let mut core = Core::default();
         let credentials = accounts::load(&config.credentials)?;
         let node = match &config.cluster {
             Some(c) => Some(Arc::new(super::node::Node::join(c, &credentials)?)),
             None => None,
         };
-        for (user, pw) in credentials {
-            core.accounts.insert(user, Account::new(pw));
-        }
-        let (journal, replayed) =
-            Journal::open(&config.data_dir).map_err(|e| format!("cannot open the journal: {e}"))?;
-        core.blocks = replayed.blocks;
-        core.offline = replayed.offline;
-        let dir = &config.data_dir;
-        let broadcasts = MessageLog::open(&dir.join("messagelog.txt"))
-            .map_err(|e| format!("cannot open messagelog.txt: {e}"))?;
-        let rooms = Rooms::open(dir).map_err(|e| format!("cannot open the rooms: {e}"))?;
-        let forum = Forum::open(dir, config.max_upload)
-            .map_err(|e| format!("cannot open the forum: {e}"))?;
+        let store = FileStore::open(
+            &config.data_dir,
+            &config.credentials,
+            credentials,
+            config.max_upload,
+        )?;
+        let backends = Backends {
+            store: Arc::new(store),
+            broker: Arc::new(LocalBroker),
+            presence: Arc::new(LocalPresence),
+            node,
+        };
+        State::with_backends(config, backends)
+    }
+
+    /// Builds the state on the given backends (a cluster node passes its Redis ones).
+    pub fn with_backends(config: Config, backends: Backends) -> Result<State, String> {
+        let Backends {
+            store,
+            broker,
+            presence,
+            node,
+        } = backends;
+        let pairs = store
+            .blocks()
+            .load_blocks()
+            .map_err(|e| format!("cannot load the block lists: {e}"))?;
+        let core = Core {
+            blocks: Blocks::from_pairs(pairs),
+            ..Core::default()
+        };
         let login_throttle = super::throttle::LoginThrottle::new(config.login_throttle);
         let state = State(Arc::new(Shared {
             config,
             core: Mutex::new(core),
-            journal: Mutex::new(journal),
+            writes: Mutex::new(()),
             userlog: Mutex::new(0),
-            credentials: Mutex::new(()),
             login_throttle: Mutex::new(login_throttle),
-            broadcasts: Mutex::new(broadcasts),
-            rooms: Mutex::new(rooms),
-            forum,
+            store,
+            broker,
+            presence,
             syncer: Syncer::start().map_err(|e| format!("cannot start the syncer thread: {e}"))?,
             shutting_down: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
@@ -316,13 +243,12 @@ impl State {
         let ip = sock.peer_addr().ok()?.ip();
         let max = self.0.config.max_clients;
         let mut core = self.0.core.lock();
-        if !core.make_room(ip, max) {
+        if !core.roster.make_room(ip, max) {
             return None;
         }
         let id = self.0.next_conn.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::new(sock);
-        core.conns.insert(id, conn.clone());
-        core.prelogin.add(id, ip, Instant::now());
+        core.roster.connect(id, conn.clone(), ip, Instant::now());
         Some((id, conn))
     }
 
@@ -330,11 +256,11 @@ impl State {
     pub fn disconnect(&self, id: ConnId, user: Option<&str>) {
         let went_offline = {
             let mut core = self.0.core.lock();
-            core.conns.remove(&id);
-            core.prelogin.remove(id);
+            core.roster.disconnect(id);
             user.is_some_and(|u| core.go_offline(u, id, Instant::now()))
         };
         if let (true, Some(u)) = (went_offline, user) {
+            self.0.presence.release(u, Instant::now());
             self.announce(&crate::text::logged_out(u));
             self.sync_userlog();
         }
@@ -346,7 +272,7 @@ impl State {
 
     /// Number of open connections.
     pub fn connections(&self) -> usize {
-        self.0.core.lock().conns.len()
+        self.0.core.lock().roster.conn_count()
     }
 
     /// Tells every connection the server is closing and closes them. Idempotent.
@@ -358,19 +284,28 @@ impl State {
             text: crate::text::SHUTTING_DOWN.to_string(),
             code: 0,
         };
-        let core = self.0.core.lock();
-        for conn in core.conns.values() {
-            conn.send_msg(&bye);
-            conn.send(Out::Close);
-        }
+        self.deliver(Audience::Everybody, &bye);
     }
 
-    /// Appends a journal record with the journal lock already held by the caller.
-    pub(super) fn journal_append(journal: &mut Journal, rec: &Record) -> Result<(), String> {
-        journal.append(rec).map_err(|e| {
-            log::error!("journal append failed: {e}");
-            crate::text::SAVE_FAILED.to_string()
-        })
+    /// Queues `ev` for `to` on this node (`Core::fan_out`) and hands it to the other
+    /// nodes, outside the `core` lock.
+    pub fn deliver(&self, to: Audience<'_>, ev: &Event) -> FanOut {
+        let done = self.deliver_here(to, ev);
+        if let Err(e) = self.0.broker.publish(&to, ev) {
+            log::error!("cannot publish to the other nodes: {e}");
+        }
+        done
+    }
+
+    /// Queues `ev` for `to` on this node only: what a broker's subscriber calls with a
+    /// line another node published.
+    pub fn deliver_here(&self, to: Audience<'_>, ev: &Event) -> FanOut {
+        self.0.core.lock().fan_out(to, ev)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.0.store
     }
 
     /// Rewrites userlog.txt if the active users changed since it was last written. Many
@@ -379,14 +314,14 @@ impl State {
     /// those that queued behind it find their change already written (one rendering of
     /// N users per wave of logins, not per login).
     pub fn sync_userlog(&self) {
-        let needed = self.0.core.lock().userlog_gen;
+        let needed = self.0.core.lock().roster.userlog_gen();
         let mut written = self.0.userlog.lock();
         if *written >= needed {
             return;
         }
         let (gen, text) = {
             let core = self.0.core.lock();
-            (core.userlog_gen, core.render_userlog())
+            (core.roster.userlog_gen(), core.roster.render_userlog())
         };
         match self.write_userlog(&text) {
             Ok(()) => *written = gen,
@@ -404,15 +339,14 @@ impl State {
     /// The timer's tick: lifts expired lockouts and logs out idle users.
     pub fn expire(&self, now: Instant) {
         let timed_out = {
+            self.0.store.accounts().lift_lockouts(now);
             let mut core = self.0.core.lock();
-            let Core {
-                accounts, locked, ..
-            } = &mut *core;
-            locked.retain(|user| accounts.get_mut(user).is_some_and(|a| !a.expire(now)));
-            core.expire_prelogin(now, self.0.config.login_limit());
+            core.roster
+                .expire_prelogin(now, self.0.config.login_limit());
             self.expire_idle(&mut core, now)
         };
         for user in &timed_out {
+            self.0.presence.release(user, now);
             self.announce(&format!("{user} timed out"));
             self.announce(&crate::text::logged_out(user));
         }
@@ -425,18 +359,13 @@ impl State {
         let Some(limit) = self.0.config.timeout else {
             return Vec::new();
         };
-        let idle: Vec<(String, ConnId)> = core
-            .online
-            .iter()
-            .filter(|(_, o)| now.duration_since(o.last_active) >= limit)
-            .map(|(u, o)| (u.clone(), o.conn))
-            .collect();
+        let idle = core.roster.idle(now, limit);
         let bye = Event::Bye {
             text: crate::text::INACTIVITY.to_string(),
             code: 0,
         };
         for (user, conn) in &idle {
-            if let Some(c) = core.conns.get(conn) {
+            if let Some(c) = core.roster.conn(*conn) {
                 c.send_msg(&bye);
                 c.send(Out::Close);
             }
@@ -449,22 +378,24 @@ impl State {
     /// Returns false if `user` is no longer online on `conn` (the timer logged them out
     /// while this command was on its way): the command must not run then.
     pub fn touch(&self, user: &str, conn: ConnId) -> bool {
-        match self.0.core.lock().online.get_mut(user) {
-            Some(o) if o.conn == conn => {
-                o.last_active = Instant::now();
-                true
-            }
-            _ => false,
-        }
+        self.0.core.lock().roster.touch(user, conn, Instant::now())
     }
 
     /// The handle of connection `id`, if it is still open.
     pub(super) fn conn_handle(&self, id: ConnId) -> Option<Conn> {
-        self.0.core.lock().conns.get(&id).cloned()
+        self.0.core.lock().roster.conn(id).cloned()
     }
 
-    /// Does this account exist?
+    /// Does this account exist? (A store that cannot answer is treated as "no": the
+    /// command then says the user is unknown rather than acting on a guess.)
     pub fn user_exists(&self, user: &str) -> bool {
-        self.0.core.lock().accounts.contains_key(user)
+        self.0
+            .store
+            .accounts()
+            .account_exists(user)
+            .unwrap_or_else(|e| {
+                log::error!("cannot look up an account: {e}");
+                false
+            })
     }
 }

@@ -1,22 +1,23 @@
 //! TOOM's commands: logged broadcasts (`BCM`, and `broadcast`, which shares its log),
 //! active users (`ATU`), separate rooms (`SRB`, `SRM`) and reading history (`RDM`).
 //!
-//! A log append (with its fsync) and the live delivery happen under that log's lock, so
+//! A log append and its live delivery are one store call (`LogStore::append_log`), so
 //! message numbers are gapless and every recipient sees messages in number order; the
-//! `core` lock is taken inside only to queue the deliveries.
+//! fsync comes after, before the sender is told.
 
+use super::delivery::Audience;
 use super::history::LogEntry;
-use super::messaging::clean;
+use super::messaging::{clean, save_failed};
 use super::state::{Reply, State};
-use super::syncer::SyncPoint;
+use super::store::{Created, LogId, Saved, StoreError};
+use crate::protocol::Event;
 use crate::text;
 use crate::timefmt;
 use chrono::Local;
 use std::collections::HashSet;
 
-fn save_failed(e: std::io::Error) -> Reply {
-    log::error!("cannot append to a message log: {e}");
-    Reply::err(text::SAVE_FAILED)
+fn text_event(text: String) -> Event {
+    Event::Text { text }
 }
 
 impl State {
@@ -26,12 +27,15 @@ impl State {
         &self,
         user: &str,
         body: &str,
-    ) -> std::io::Result<(LogEntry, bool, Option<SyncPoint>)> {
+    ) -> Result<(LogEntry, bool, Option<super::syncer::SyncPoint>), StoreError> {
         let body = clean(body);
-        let mut log = self.0.broadcasts.lock();
-        let entry = log.append(user, &body, Local::now())?;
-        let skipped = self.deliver_broadcast(user, &text::chat(user, &body));
-        Ok((entry, skipped, log.sync_point()))
+        let line = text::chat(user, &body);
+        let mut skipped = false;
+        let mut deliver = |_: &LogEntry| skipped = self.deliver_broadcast(user, &line);
+        let logs = self.store().logs();
+        let Saved { entry, durable } =
+            logs.append_log(LogId::Broadcast, user, &body, Local::now(), &mut deliver)?;
+        Ok((entry, skipped, durable))
     }
 
     /// `broadcast TEXT`.
@@ -39,7 +43,7 @@ impl State {
         match self.log_broadcast(user, body) {
             Ok((_, true, file)) => Reply::line(text::SOME_RECIPIENTS).after_sync(file),
             Ok((_, false, file)) => Reply::ok(vec![]).after_sync(file),
-            Err(e) => save_failed(e),
+            Err(e) => save_failed(&e),
         }
     }
 
@@ -61,7 +65,7 @@ impl State {
                 ))
                 .after_sync(file)
             }
-            Err(e) => save_failed(e),
+            Err(e) => save_failed(&e),
         }
     }
 
@@ -69,9 +73,9 @@ impl State {
     pub fn atu(&self, me: &str) -> Reply {
         let mut rows: Vec<(u64, String)> = {
             let core = self.0.core.lock();
-            core.online
-                .iter()
-                .filter(|(u, _)| *u != me && !core.blocked(u, me))
+            core.roster
+                .users()
+                .filter(|(u, _)| *u != me && core.blocks.visible(u, me))
                 .map(|(u, o)| {
                     let since = timefmt::format(&o.since);
                     let row = format!("{u}, {}, {}, active since {since}.", o.ip, o.udp_port);
@@ -88,14 +92,19 @@ impl State {
 
     /// Checks every named user exists and is online and visible to `me`.
     fn check_room_members(&self, me: &str, users: &[String]) -> Result<(), String> {
-        let core = self.0.core.lock();
         for u in users {
-            if !core.accounts.contains_key(u) {
-                return Err(format!("Error. {u} does not exist"));
+            match self.store().accounts().account_exists(u) {
+                Ok(true) => {}
+                Ok(false) => return Err(format!("Error. {u} does not exist")),
+                Err(e) => {
+                    log::error!("store: {e}");
+                    return Err(text::SAVE_FAILED.to_string());
+                }
             }
         }
+        let core = self.0.core.lock();
         for u in users {
-            if u != me && (!core.online.contains_key(u) || core.blocked(u, me)) {
+            if u != me && (!core.roster.is_online(u) || !core.blocks.visible(u, me)) {
                 return Err(text::is_offline(u));
             }
         }
@@ -116,19 +125,22 @@ impl State {
         if let Err(line) = self.check_room_members(me, &members[1..]) {
             return Reply::err(line);
         }
-        let mut rooms = self.0.rooms.lock();
-        if let Some(id) = rooms.find(&members) {
-            return Reply::err(format!(
-                "a separate room (ID: {id}) already created for these users"
-            ));
-        }
-        let id = match rooms.create(members.clone()) {
-            Ok(id) => id,
-            Err(e) => return save_failed(e),
+        let id = match self.store().rooms().create_room(&members) {
+            Ok(Created::New(id)) => id,
+            Ok(Created::Exists(id)) => {
+                return Reply::err(format!(
+                    "a separate room (ID: {id}) already created for these users"
+                ))
+            }
+            Err(e) => return save_failed(&e),
         };
         let list = members.join(", ");
         let notice = format!("You have been added to separate room {id} by {me} (users: {list})");
-        self.0.core.lock().send_text_to(&members[1..], me, &notice);
+        let to = Audience::Users {
+            from: me,
+            users: &members[1..],
+        };
+        self.deliver(to, &text_event(notice));
         let line = format!(
             "Separate chat room has been created, room ID: {id}, users in this room: {list}"
         );
@@ -142,22 +154,28 @@ impl State {
             return Reply::err(text::usage("SRM <room id> <message>"));
         }
         let body = clean(body);
-        let mut rooms = self.0.rooms.lock();
-        let Some(members) = rooms.members(room).map(<[String]>::to_vec) else {
-            return Reply::err(text::ROOM_MISSING);
+        let members = match self.store().rooms().room_members(room) {
+            Ok(Some(members)) => members,
+            Ok(None) => return Reply::err(text::ROOM_MISSING),
+            Err(e) => return save_failed(&e),
         };
         if !members.iter().any(|m| m == me) {
             return Reply::err(text::NOT_IN_ROOM);
         }
-        let log = rooms.log_mut(room).expect("every room has a log");
-        let entry = match log.append(me, &body, Local::now()) {
-            Ok(e) => e,
-            Err(e) => return save_failed(e),
+        let ev = text_event(format!("room-{room}: {me}: {body}"));
+        let to = Audience::Users {
+            from: me,
+            users: &members,
         };
-        let file = log.sync_point();
-        let line = format!("room-{room}: {me}: {body}");
-        let others = members.iter().filter(|m| *m != me);
-        self.0.core.lock().send_text_to(others, me, &line);
+        let mut deliver = |_: &LogEntry| {
+            self.deliver(to, &ev);
+        };
+        let logs = self.store().logs();
+        let (entry, file) =
+            match logs.append_log(LogId::Room(room), me, &body, Local::now(), &mut deliver) {
+                Ok(Saved { entry, durable }) => (entry, durable),
+                Err(e) => return save_failed(&e),
+            };
         let at = timefmt::format(&entry.time);
         self.announce(&format!(
             "{me} issued a message in separate room {room}: #{}; {at}; {me}; {body}",
@@ -179,14 +197,7 @@ impl State {
         let Some(t) = timefmt::parse(since) else {
             return Reply::err(text::BAD_TIMESTAMP);
         };
-        let hidden: HashSet<String> = self
-            .0
-            .core
-            .lock()
-            .blocks
-            .get(me)
-            .cloned()
-            .unwrap_or_default();
+        let hidden: HashSet<String> = self.0.core.lock().blocks.of(me);
         let shown = |e: &LogEntry| !hidden.contains(&e.user);
         let res = if kind == "b" {
             self.read_broadcasts(t.timestamp(), &shown)
@@ -197,7 +208,7 @@ impl State {
             Ok(body) => body,
             Err(e) => {
                 log::error!("cannot read a message log: {e}");
-                return Reply::err("Error. The server could not read the history, try again");
+                return Reply::err(text::READ_FAILED);
             }
         };
         if body.is_empty() {
@@ -217,8 +228,8 @@ impl State {
         &self,
         t: i64,
         shown: &dyn Fn(&LogEntry) -> bool,
-    ) -> std::io::Result<Vec<String>> {
-        let entries = self.0.broadcasts.lock().since(t)?;
+    ) -> Result<Vec<String>, StoreError> {
+        let entries = self.store().logs().log_since(LogId::Broadcast, t)?;
         Ok(entries.iter().filter(|e| shown(e)).map(rdm_line).collect())
     }
 
@@ -227,13 +238,13 @@ impl State {
         me: &str,
         t: i64,
         shown: &dyn Fn(&LogEntry) -> bool,
-    ) -> std::io::Result<Vec<String>> {
-        let rooms = self.0.rooms.lock();
+    ) -> Result<Vec<String>, StoreError> {
+        let store = self.store();
         let mut out = Vec::new();
-        for id in rooms.rooms_of(me) {
-            let Some(log) = rooms.log(id) else { continue };
-            let lines: Vec<String> = log
-                .since(t)?
+        for id in store.rooms().rooms_of(me)? {
+            let lines: Vec<String> = store
+                .logs()
+                .log_since(LogId::Room(id), t)?
                 .iter()
                 .filter(|e| shown(e))
                 .map(rdm_line)
