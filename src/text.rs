@@ -154,6 +154,19 @@ pub fn too_large(name: &str, limit: u64) -> String {
     format!("Error. {name} is larger than the server accepts ({limit} bytes)")
 }
 
+/// `--tls-required` and a plain connection.
+pub const TLS_REQUIRED: &str = "Error. This server requires TLS: connect with chinwag --tls";
+
+/// The server's start-up line under `--tls`.
+pub fn tls_fingerprint(fingerprint: &str) -> String {
+    format!("TLS certificate fingerprint {fingerprint}")
+}
+
+/// The certificate or key could not be loaded or made.
+pub fn tls_setup_failed(why: &str) -> String {
+    format!("Error. Cannot set up TLS: {why}")
+}
+
 /// Scripted mode, or the user said no, to a server not in known_servers.
 pub fn tls_unknown_server(fingerprint: &str) -> String {
     format!("Error. Unknown server certificate {fingerprint}: pass --fingerprint or --trust-new")

@@ -111,6 +111,9 @@ fn serve(mut config: server::Config, addr: std::net::SocketAddr) -> Result<(), S
     if let Some(node) = state.node() {
         state.announce(&chinwag::text::joined_cluster(&node.name));
     }
+    if let Some(tls) = &state.config().tls {
+        state.announce(&chinwag::text::tls_fingerprint(&tls.fingerprint));
+    }
     let cap = &state.config().capacity;
     state.announce(&chinwag::text::serving_at_most(
         state.config().max_clients,

@@ -8,12 +8,12 @@
 //! side ever holds a whole file.
 
 use super::forum::ForumError;
+use super::secure::Wire;
 use super::session::Session;
 use super::state::{Reply, State};
 use crate::protocol::{self, ClientMsg, FrameError, Then, MAX_CHUNK};
 use crate::text;
 use std::io::{BufReader, Read};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// How often a running transfer restarts its user's idle clock.
@@ -157,7 +157,7 @@ impl Session {
         title: &str,
         file: &str,
         size: u64,
-        reader: &mut BufReader<&TcpStream>,
+        reader: &mut BufReader<Wire<'_>>,
     ) {
         self.state.announce(&format!("{user} issued UPD command"));
         let mut up = match self

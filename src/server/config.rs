@@ -2,6 +2,7 @@
 //! (`PORT ATTEMPTS`, `PORT BLOCK_DURATION TIMEOUT`, `PORT ADMIN_PASSWORD`) plus options,
 //! where an option always wins over a short form.
 
+use super::secure::TlsSetup;
 use clap::Parser;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// `--cluster`: the Redis this node shares with the others (BEHAVIOUR §7).
     pub cluster: Option<super::node::ClusterConfig>,
+    /// `--tls`: TLS beside plain on the one port (BEHAVIOUR §8).
+    pub tls: Option<super::secure::TlsSetup>,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             login_throttle: DEFAULT_LOGIN_THROTTLE,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             cluster: None,
+            tls: None,
         }
     }
 }
@@ -159,6 +163,19 @@ pub struct Args {
     /// This node's name in logs and diagnostics [default: host name and port].
     #[arg(long, value_name = "NAME", requires = "cluster")]
     pub node: Option<String>,
+    /// Take TLS connections as well as plain ones on PORT (with a self-signed certificate
+    /// kept in DATA_DIR/tls/ unless --tls-cert and --tls-key are given).
+    #[arg(long)]
+    pub tls: bool,
+    /// The certificate chain (PEM) to present; implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, SEC1 or PKCS#1); implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plain connections; implies --tls.
+    #[arg(long)]
+    pub tls_required: bool,
     /// Print nothing.
     #[arg(short, long)]
     pub quiet: bool,
@@ -285,6 +302,7 @@ impl Args {
             c.login_throttle = n;
         }
         c.quiet = self.quiet;
+        c.tls = TlsSetup::from_args(self, &c.data_dir)?;
         Ok(())
     }
 }

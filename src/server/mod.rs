@@ -24,6 +24,7 @@ mod p2p;
 mod prelogin;
 pub mod rooms;
 mod roster;
+pub mod secure;
 mod session;
 mod since;
 pub mod state;

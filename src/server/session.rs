@@ -8,6 +8,7 @@
 
 use super::login::Peer;
 use super::outbox::{Conn, Out, WriteThrough};
+use super::secure::{self, Opened, Wire};
 use super::state::{ConnId, Reply, State};
 use super::syncer::{SyncPoint, Unsynced};
 use super::throttle::TokenBucket;
@@ -61,8 +62,8 @@ const READ_BUF: usize = 4 * 1024;
 
 /// Gives the read buffers back: an idle client costs none (touched memory stays
 /// resident, so a buffer kept per connection is RSS per connection).
-fn release<'a>(reader: &mut BufReader<&'a TcpStream>, buf: &mut Vec<u8>, sock: &'a TcpStream) {
-    *reader = BufReader::with_capacity(0, sock);
+fn release<'a>(reader: &mut BufReader<Wire<'a>>, buf: &mut Vec<u8>, wire: Wire<'a>) {
+    *reader = BufReader::with_capacity(0, wire);
     *buf = Vec::new();
 }
 
@@ -80,10 +81,16 @@ pub struct Session {
 impl Session {
     /// Runs the reader loop to the end, then cleans up.
     pub fn run(mut self, sock: Arc<TcpStream>) {
-        let mut reader = BufReader::with_capacity(0, &*sock);
+        let cfg = self.state.config();
+        if let Opened::Refused = secure::open(cfg.tls.as_ref(), &self.conn, &sock) {
+            self.conn.send(Out::Close);
+            return self.state.disconnect(self.id, None);
+        }
+        let conn = self.conn.clone();
+        let wire = Wire::of(&sock, &conn);
+        let mut reader = BufReader::with_capacity(0, wire);
         let mut buf = Vec::new();
         let mut malformed = 0;
-        let cfg = self.state.config();
         let mut bucket = TokenBucket::new(cfg.rate_limit, cfg.rate_burst, Instant::now());
         // Who logged in here: a protocol error moves the phase to `Closing`, which must
         // not leave that user online with a dead connection.
@@ -104,8 +111,8 @@ impl Session {
             }
             if reader.capacity() == 0 {
                 // Wait for the client with no buffer, then take one for what arrives.
-                let _ = sock.peek(&mut [0u8; 1]);
-                reader = BufReader::with_capacity(READ_BUF, &*sock);
+                wire.wait();
+                reader = BufReader::with_capacity(READ_BUF, wire);
             }
             match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
                 Ok(ClientMsg::Request(req)) => {
@@ -120,7 +127,7 @@ impl Session {
                             // Nothing more has arrived: give the buffers back before
                             // handling, which may wait for a lock (in a login storm,
                             // thousands wait at once, and what they held stays resident).
-                            release(&mut reader, &mut buf, &sock);
+                            release(&mut reader, &mut buf, wire);
                         }
                     }
                     if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
@@ -138,7 +145,7 @@ impl Session {
                 Err(FrameError::Closed) | Err(FrameError::Io(_)) => break,
             }
             if reader.buffer().is_empty() {
-                release(&mut reader, &mut buf, &sock);
+                release(&mut reader, &mut buf, wire);
             }
         }
         drop(batch);
@@ -243,7 +250,7 @@ impl Session {
         chunk.is_empty() || self.conn.send_blocking(Out::Line(chunk.into()))
     }
 
-    fn handle(&mut self, req: Request, reader: &mut BufReader<&TcpStream>) {
+    fn handle(&mut self, req: Request, reader: &mut BufReader<Wire<'_>>) {
         let reply = match self.phase.clone() {
             Phase::LoggedIn { user } => {
                 if !self.state.touch(&user, self.id) {

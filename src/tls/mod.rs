@@ -13,6 +13,7 @@
 //! - [`looks_like_tls`]: how one port tells a TLS client from a plain one by its first
 //!   byte.
 
+mod ca;
 mod cert;
 mod known;
 mod seal;

@@ -4,6 +4,7 @@
 //! Pinning checks the certificate's fingerprint *and* the handshake signature made with
 //! its key, so a recorded certificate replayed by someone without the key is refused.
 
+use super::ca::CaVerifier;
 use super::known::{KnownServers, Lookup};
 use super::{fingerprint, provider, TlsError};
 use parking_lot::Mutex;
@@ -77,9 +78,13 @@ pub fn client_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::new(e.to_string()))?;
     let config = match trust {
-        Trust::Ca(path) => builder
-            .with_root_certificates(roots(path)?)
-            .with_no_client_auth(),
+        Trust::Ca(path) => {
+            let (roots, anchors) = roots(path)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CaVerifier::new(roots, anchors)?))
+                .with_no_client_auth()
+        }
         _ => {
             let pin = Pin {
                 rule: trust.clone(),
@@ -96,16 +101,20 @@ pub fn client_config(
     Ok((Arc::new(config), refusal))
 }
 
-fn roots(path: &PathBuf) -> Result<RootCertStore, TlsError> {
+/// The roots of a CA file, and its certificates as they are.
+fn roots(path: &PathBuf) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
     let bad = |e: &dyn fmt::Display| TlsError::new(format!("{}: {e}", path.display()));
     let mut roots = RootCertStore::empty();
+    let mut anchors = Vec::new();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
-        roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+        let cert = cert.map_err(|e| bad(&e))?;
+        roots.add(cert.clone()).map_err(|e| bad(&e))?;
+        anchors.push(cert);
     }
     if roots.is_empty() {
         return Err(bad(&"no certificate in it"));
     }
-    Ok(roots)
+    Ok((roots, anchors))
 }
 
 /// The verifier for `--fingerprint` and trust on first use.

@@ -35,7 +35,7 @@ pub use scope::WriteThrough;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Bytes that may wait for one client before it is disconnected.
@@ -75,6 +75,8 @@ pub struct Conn(Arc<Shared>);
 
 struct Shared {
     sock: Arc<TcpStream>,
+    /// Set once, before any request is read, on a TLS connection (see `server::secure`).
+    tls: OnceLock<Arc<super::secure::TlsLink>>,
     q: Mutex<Queue>,
     /// Signalled when bytes leave the queue, for senders waiting for room.
     room: Condvar,
@@ -145,6 +147,7 @@ impl Conn {
     pub fn new(sock: Arc<TcpStream>) -> Conn {
         Conn(Arc::new(Shared {
             sock,
+            tls: OnceLock::new(),
             q: Mutex::new(Queue::default()),
             room: Condvar::new(),
         }))
@@ -311,7 +314,7 @@ impl Conn {
     }
 
     /// Puts the connection in the flusher's list, unless it is there already.
-    fn hand(&self) {
+    pub(super) fn hand(&self) {
         let hand = !std::mem::replace(&mut self.0.q.lock().handed, true);
         if hand {
             flusher::get().hand(self.clone());

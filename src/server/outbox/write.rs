@@ -1,6 +1,7 @@
 //! The write path: one writer at a time takes a batch off the queue's front, sends it
 //! without blocking and with no lock held, then commits what the socket took.
 
+use super::super::secure::{Sent, TlsLink};
 use super::{flusher, By, Conn, Queue, Status, ITEM_COST, MAX_IOV, MAX_ROUNDS, MAX_SEND};
 use parking_lot::MutexGuard;
 use socket2::SockRef;
@@ -42,6 +43,25 @@ impl Queue {
     }
 }
 
+/// TLS (see `server::secure`): the connection's session, used by the write path.
+impl Conn {
+    /// Makes this a TLS connection: from now on what is queued is written encrypted.
+    pub fn use_tls(&self, link: Arc<TlsLink>) {
+        let _ = self.0.tls.set(link);
+    }
+
+    /// The TLS session, on a TLS connection.
+    pub fn tls(&self) -> Option<&TlsLink> {
+        self.0.tls.get().map(|l| &**l)
+    }
+
+    /// TLS records the reader side made (handshake, alerts) wait for the socket: the
+    /// flusher sends them.
+    pub fn flush_tls(&self) {
+        self.hand();
+    }
+}
+
 impl Conn {
     /// Writes what is queued with non-blocking sends until it is all written, the socket
     /// is full, or [`MAX_ROUNDS`] sends (for a sender). See [`Status`].
@@ -65,7 +85,7 @@ impl Conn {
         q.writing = true;
         let mut rounds = 0;
         let status = loop {
-            if q.items.is_empty() {
+            if q.items.is_empty() && !self.tls().is_some_and(|t| t.pending()) {
                 break Status::Done;
             }
             if by == By::Sender && rounds == MAX_ROUNDS {
@@ -75,19 +95,22 @@ impl Conn {
             let (batch, len) = q.batch();
             let skip = q.sent;
             drop(q);
-            let res = send_now(&self.0.sock, &batch, skip);
+            let res = match self.tls() {
+                Some(tls) => tls.send(&batch, skip),
+                None => send_now(&self.0.sock, &batch, skip, len),
+            };
             drop(batch);
             q = self.0.q.lock();
             if q.dead {
                 break Status::Done;
             }
             match res {
-                Ok(n) => {
-                    if n > 0 {
+                Ok(sent) => {
+                    if sent.progress {
                         q.stalled_since = None;
                     }
-                    q.commit(n);
-                    if n < len {
+                    q.commit(sent.taken);
+                    if !sent.done {
                         break Status::Parked;
                     }
                 }
@@ -106,6 +129,9 @@ impl Conn {
     /// waiting senders.
     fn settle(&self, mut q: MutexGuard<'_, Queue>, status: Status, by: By) -> Status {
         if status == Status::Done && q.close && !q.streaming && !q.dead {
+            if let Some(tls) = self.tls() {
+                tls.close();
+            }
             let _ = self.0.sock.shutdown(Shutdown::Both);
             q.dead = true;
         }
@@ -130,9 +156,18 @@ impl Conn {
     }
 }
 
-/// Sends as much of `batch` (less the first `skip` bytes) as the socket takes without
-/// blocking, in one vectored send (retried only if interrupted).
-fn send_now(sock: &TcpStream, batch: &[Arc<[u8]>], skip: usize) -> io::Result<usize> {
+/// Sends as much of `batch` (less the first `skip` bytes, `len` left) as the socket takes
+/// without blocking, in one vectored send (retried only if interrupted).
+fn send_now(sock: &TcpStream, batch: &[Arc<[u8]>], skip: usize, len: usize) -> io::Result<Sent> {
+    let n = send_plain(sock, batch, skip)?;
+    Ok(Sent {
+        taken: n,
+        done: n == len,
+        progress: n > 0,
+    })
+}
+
+fn send_plain(sock: &TcpStream, batch: &[Arc<[u8]>], skip: usize) -> io::Result<usize> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|l| IoSlice::new(l)).collect();
     if let Some(first) = batch.first() {
         slices[0] = IoSlice::new(&first[skip..]);
