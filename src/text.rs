@@ -167,6 +167,33 @@ pub fn tls_setup_failed(why: &str) -> String {
     format!("Error. Cannot set up TLS: {why}")
 }
 
+/// A client option without its value.
+pub fn option_needs_value(name: &str) -> String {
+    format!("Error. {name} needs a value")
+}
+
+/// `--fingerprint` that is not `SHA256:` and 64 hex digits.
+pub fn bad_fingerprint(given: &str) -> String {
+    format!("Error. Invalid fingerprint {given}: expected SHA256: and 64 hex digits")
+}
+
+/// Neither XDG_CONFIG_HOME nor HOME is set, so known_servers has no place.
+pub const NO_KNOWN_SERVERS: &str =
+    "Error. Cannot find known_servers: set XDG_CONFIG_HOME or HOME, or pass --fingerprint";
+
+/// The TLS handshake with the server failed for a reason other than trust.
+pub fn tls_handshake_failed(server: &str, why: &dyn std::fmt::Display) -> String {
+    format!("Error. TLS with {server} failed: {why}")
+}
+
+/// On a terminal, a server not in known_servers yet.
+pub fn tls_first_use(fingerprint: &str) -> String {
+    format!("The server's certificate is new to this client: {fingerprint}")
+}
+
+/// The first-use question (no newline: the answer follows on the line).
+pub const TRUST_THIS_SERVER: &str = "Trust this server? [y/N] ";
+
 /// Scripted mode, or the user said no, to a server not in known_servers.
 pub fn tls_unknown_server(fingerprint: &str) -> String {
     format!("Error. Unknown server certificate {fingerprint}: pass --fingerprint or --trust-new")

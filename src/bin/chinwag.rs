@@ -11,6 +11,12 @@ fn main() -> ExitCode {
             "Connects to a chinwag server (SERVER_IP defaults to 127.0.0.1). UDP_PORT is where"
         );
         println!("this client receives peer-to-peer file uploads (0 or absent: the OS picks).");
+        println!("       chinwag --tls [--fingerprint SHA256:HEX | --ca FILE] [--trust-new] ...");
+        println!("--tls verifies the server by --ca (chain and name), --fingerprint (exact), or");
+        println!(
+            "trust on first use in $XDG_CONFIG_HOME/chinwag/known_servers (--trust-new: without"
+        );
+        println!("asking; a changed certificate is always refused).");
         println!("Type `help` after logging in for the commands.");
         return ExitCode::SUCCESS;
     }

@@ -5,6 +5,7 @@
 
 use super::output::Printer;
 use super::private::PrivateChat;
+use super::secure::Wire;
 use crate::protocol::{self, Command, Event, Request, Response, ServerMsg, Then, MAX_CHUNK};
 use crate::transfer::Receiver as UdpReceiver;
 use crossbeam_channel::{Receiver, Sender};
@@ -12,7 +13,6 @@ use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ pub struct Shared {
 
 /// The main thread's end of the connection.
 pub struct Link {
-    w: BufWriter<TcpStream>,
+    w: BufWriter<Wire>,
     next_id: u64,
     responses: Receiver<Response>,
     pub shared: Arc<Shared>,
@@ -48,7 +48,7 @@ pub struct Ctx {
 
 impl Link {
     /// Starts the reader thread on a clone of `stream`.
-    pub fn start(stream: TcpStream, ctx: Ctx) -> io::Result<Link> {
+    pub fn start(stream: Wire, ctx: Ctx) -> io::Result<Link> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = ctx.shared.clone();
         let read_half = stream.try_clone()?;
@@ -115,7 +115,7 @@ pub fn exit_now(shared: &Shared, code: i32) -> ! {
     std::process::exit(code)
 }
 
-fn read_loop(stream: TcpStream, ctx: Ctx, tx: Sender<Response>) {
+fn read_loop(stream: Wire, ctx: Ctx, tx: Sender<Response>) {
     let mut r = BufReader::with_capacity(64 * 1024, stream);
     let mut buf = Vec::new();
     loop {

@@ -11,6 +11,7 @@ pub mod link;
 pub mod output;
 pub mod private;
 mod progress;
+pub mod secure;
 
 use crate::protocol::{Command, Response, Then};
 use crate::text;
@@ -32,12 +33,16 @@ pub struct Options {
     pub host: String,
     pub port: u16,
     pub udp_port: u16,
+    /// `--tls` and how the server is trusted.
+    pub tls: Option<secure::TlsOptions>,
 }
 
 pub const CLIENT_USAGE: &str = "Usage: chinwag [SERVER_IP] SERVER_PORT [UDP_PORT]";
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let (args, tls) = secure::split_args(args)?;
+    let args = &args[..];
     let num = |s: &str, what: &str| {
         s.parse::<u16>().map_err(|_| {
             format!("Error. Invalid {what} {s}: expected a number from 0 to 65535. {CLIENT_USAGE}")
@@ -62,6 +67,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         host,
         port,
         udp_port,
+        tls,
     })
 }
 
@@ -96,6 +102,10 @@ pub fn run(opts: Options) -> i32 {
 fn start(opts: Options) -> Result<i32, String> {
     let stream = connect(&opts)?;
     let _ = stream.set_nodelay(true);
+    let stream = match &opts.tls {
+        Some(tls) => secure::wrap(stream, tls, &opts.host, opts.port)?,
+        None => secure::Wire::Plain(stream),
+    };
     let printer = Printer::plain();
     let mut lines = LineSource::new(&printer);
     let chat = PrivateChat::start(printer.clone())

@@ -2,24 +2,17 @@
 //! client (a handshake record, 0x16) from a plain one (`{`); `--tls-required` refuses
 //! plain ones.
 //!
-//! A TLS connection's `rustls::ServerConnection` sits behind one mutex, shared by the two
-//! sides that touch it, and never held across a blocking call:
-//!
-//! - the session thread reads ciphertext from the (blocking) socket with no lock held,
-//!   then feeds it to rustls and takes the plaintext out ([`Wire`]); handshake records and
-//!   alerts this produces are sent at once without blocking, and what the socket would
-//!   not take is left to the outbox's flusher;
-//! - whoever holds a connection's outbox writing flag encrypts the queued lines into TLS
-//!   records and sends them without blocking ([`TlsLink::send`]), so ciphertext leaves in
-//!   queue order; the flusher finishes records a full socket would not take.
+//! A TLS connection's session is a [`crate::tls::Duplex`] shared by the session thread,
+//! which reads through it ([`Wire`]), and whoever holds the connection's outbox writing
+//! flag, which encrypts queued lines and sends the records without blocking, so
+//! ciphertext leaves in queue order; the outbox's flusher finishes records a full socket
+//! would not take, and records the reader side made (handshake, alerts).
 
 use super::outbox::Conn;
 use crate::protocol::Event;
 use crate::tls::Identity;
-use parking_lot::Mutex;
 use rustls::{ServerConfig, ServerConnection};
-use socket2::SockRef;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -68,9 +61,6 @@ impl TlsSetup {
     }
 }
 
-/// Ciphertext read from the socket at a time (on the session thread's stack).
-const RAW_READ: usize = 8 * 1024;
-
 /// What a new connection turned out to be.
 pub enum Opened {
     Plain,
@@ -106,13 +96,7 @@ pub fn open(tls: Option<&TlsSetup>, conn: &Conn, sock: &Arc<TcpStream>) -> Opene
     }
     match ServerConnection::new(tls.config.clone()) {
         Ok(session) => {
-            conn.use_tls(Arc::new(TlsLink {
-                sock: sock.clone(),
-                tls: Mutex::new(TlsState {
-                    conn: session,
-                    unread: Vec::new(),
-                }),
-            }));
+            conn.use_tls(Arc::new(TlsLink::new(sock.clone(), session)));
             Opened::Tls
         }
         Err(e) => {
@@ -122,164 +106,8 @@ pub fn open(tls: Option<&TlsSetup>, conn: &Conn, sock: &Arc<TcpStream>) -> Opene
     }
 }
 
-/// One TLS connection's rustls state and socket.
-pub struct TlsLink {
-    sock: Arc<TcpStream>,
-    tls: Mutex<TlsState>,
-}
-
-/// What the mutex guards: the rustls session, and ciphertext read but not yet fed to it.
-struct TlsState {
-    conn: ServerConnection,
-    unread: Vec<u8>,
-}
-
-/// What one [`TlsLink::send`] did.
-pub struct Sent {
-    /// Plaintext bytes taken (encrypted into records, or buffered by rustls).
-    pub taken: usize,
-    /// Everything offered was taken and every record sent.
-    pub done: bool,
-    /// Some bytes went to the socket.
-    pub progress: bool,
-}
-
-impl TlsLink {
-    /// Encrypts as much of `batch` (less the first `skip` bytes) as rustls takes and sends
-    /// the records without blocking. Records still waiting from before go first.
-    pub fn send(&self, batch: &[Arc<[u8]>], skip: usize) -> io::Result<Sent> {
-        let tls = &mut self.tls.lock().conn;
-        let (mut progress, drained) = flush(&self.sock, tls)?;
-        let mut taken = 0;
-        if !drained {
-            return Ok(Sent {
-                taken,
-                done: false,
-                progress,
-            });
-        }
-        for (i, line) in batch.iter().enumerate() {
-            let part = if i == 0 { &line[skip..] } else { &line[..] };
-            let n = tls.writer().write(part)?;
-            taken += n;
-            if n < part.len() {
-                break;
-            }
-        }
-        let (more, drained) = flush(&self.sock, tls)?;
-        progress |= more;
-        let all = batch.iter().map(|l| l.len()).sum::<usize>() - skip;
-        Ok(Sent {
-            taken,
-            done: drained && taken == all,
-            progress,
-        })
-    }
-
-    /// Whether records wait to be sent.
-    pub fn pending(&self) -> bool {
-        self.tls.lock().conn.wants_write()
-    }
-
-    /// Says goodbye (close_notify) as far as the socket takes it without blocking.
-    pub fn close(&self) {
-        let tls = &mut self.tls.lock().conn;
-        tls.send_close_notify();
-        let _ = flush(&self.sock, tls);
-    }
-
-    /// Reads plaintext: what rustls holds, else ciphertext from the socket (blocking, with
-    /// no lock held). 0 at the end of the connection.
-    fn read(&self, conn: &Conn, out: &mut [u8]) -> io::Result<usize> {
-        let mut raw = [0u8; RAW_READ];
-        loop {
-            if let Some(n) = self.take_plaintext(conn, out)? {
-                return Ok(n);
-            }
-            let n = match (&*self.sock).read(&mut raw) {
-                Ok(0) => return Ok(0),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.tls.lock().unread.extend_from_slice(&raw[..n]);
-        }
-    }
-
-    /// Plaintext rustls holds, decrypting ciphertext already read as needed (and sending
-    /// what rustls answers: handshake records, alerts); `None` once all of it is used.
-    fn take_plaintext(&self, conn: &Conn, out: &mut [u8]) -> io::Result<Option<usize>> {
-        let mut st = self.tls.lock();
-        loop {
-            match st.conn.reader().read(out) {
-                Ok(n) => return Ok(Some(n)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(Some(0)),
-                Err(e) => return Err(e),
-            }
-            if st.unread.is_empty() {
-                st.unread = Vec::new(); // an idle client keeps no buffer
-                return Ok(None);
-            }
-            let TlsState { conn: tls, unread } = &mut *st;
-            let taken = tls.read_tls(&mut &unread[..])?;
-            unread.drain(..taken);
-            let processed = tls.process_new_packets();
-            let (_, drained) = flush(&self.sock, tls)?;
-            if let Err(e) = processed {
-                return Err(io::Error::new(ErrorKind::InvalidData, e));
-            }
-            if !drained {
-                drop(st);
-                conn.flush_tls();
-                st = self.tls.lock();
-            }
-        }
-    }
-
-    /// Whether plaintext is waiting in rustls (so a read will not block).
-    fn readable(&self) -> bool {
-        let mut st = self.tls.lock();
-        !st.unread.is_empty()
-            || st
-                .conn
-                .process_new_packets()
-                .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
-    }
-}
-
-/// Sends waiting records without blocking: (some were sent, none are left).
-fn flush(sock: &TcpStream, tls: &mut ServerConnection) -> io::Result<(bool, bool)> {
-    let mut progress = false;
-    while tls.wants_write() {
-        match tls.write_tls(&mut NoWait(sock)) {
-            Ok(0) => return Ok((progress, false)),
-            Ok(_) => progress = true,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok((progress, false)),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((progress, true))
-}
-
-/// A socket written without blocking (the socket itself stays blocking for the reader).
-struct NoWait<'a>(&'a TcpStream);
-
-impl Write for NoWait<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        SockRef::from(self.0).send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        SockRef::from(self.0)
-            .send_vectored_with_flags(bufs, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// One TLS connection's session and socket.
+pub type TlsLink = crate::tls::Duplex;
 
 /// What a session reads requests from: the socket itself, or the plaintext of its TLS
 /// connection. Cheap to copy (the session's buffered reader is remade often).
@@ -306,7 +134,7 @@ impl<'a> Wire<'a> {
             }
             Wire::Tls(link, _) if link.readable() => {}
             Wire::Tls(link, _) => {
-                let _ = link.sock.peek(&mut [0u8; 1]);
+                let _ = link.socket().peek(&mut [0u8; 1]);
             }
         }
     }
@@ -316,7 +144,7 @@ impl Read for Wire<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         match self {
             Wire::Plain(sock) => sock.read(out),
-            Wire::Tls(link, conn) => link.read(conn, out),
+            Wire::Tls(link, conn) => link.read(out, &|| conn.flush_tls()),
         }
     }
 }

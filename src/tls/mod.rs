@@ -15,6 +15,7 @@
 
 mod ca;
 mod cert;
+mod duplex;
 mod known;
 mod seal;
 mod trust;
@@ -23,6 +24,7 @@ mod trust;
 mod tests;
 
 pub use cert::{fingerprint, Identity, CERT_FILE, KEY_FILE};
+pub use duplex::{Duplex, Sent, TlsStream};
 pub use known::{KnownServers, Lookup};
 pub use seal::{new_transfer_key, Direction, Opener, Sealer, TransferKey, SEAL_OVERHEAD};
 pub use trust::{client_config, AskFirstUse, Refusal, RefusalSlot, Trust};

@@ -1,8 +1,9 @@
 //! The write path: one writer at a time takes a batch off the queue's front, sends it
 //! without blocking and with no lock held, then commits what the socket took.
 
-use super::super::secure::{Sent, TlsLink};
+use super::super::secure::TlsLink;
 use super::{flusher, By, Conn, Queue, Status, ITEM_COST, MAX_IOV, MAX_ROUNDS, MAX_SEND};
+use crate::tls::Sent;
 use parking_lot::MutexGuard;
 use socket2::SockRef;
 use std::collections::VecDeque;
@@ -96,7 +97,7 @@ impl Conn {
             let skip = q.sent;
             drop(q);
             let res = match self.tls() {
-                Some(tls) => tls.send(&batch, skip),
+                Some(tls) => tls.send_nowait(&batch, skip),
                 None => send_now(&self.0.sock, &batch, skip, len),
             };
             drop(batch);
