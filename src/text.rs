@@ -194,6 +194,19 @@ pub fn tls_first_use(fingerprint: &str) -> String {
 /// The first-use question (no newline: the answer follows on the line).
 pub const TRUST_THIS_SERVER: &str = "Trust this server? [y/N] ";
 
+/// The private-messaging consent question (a prompt: no newline in scripted mode).
+pub fn private_question(from: &str) -> String {
+    format!("{from} would like to private message, enter y or n: ")
+}
+/// The asker logged out or stopped asking before the answer.
+pub fn private_withdrawn(from: &str) -> String {
+    format!("{from} withdrew the private messaging request")
+}
+/// `startprivate USER` while a session with USER is open.
+pub fn already_private(user: &str) -> String {
+    format!("Error. Already in private messaging with {user}")
+}
+
 /// Scripted mode, or the user said no, to a server not in known_servers.
 pub fn tls_unknown_server(fingerprint: &str) -> String {
     format!("Error. Unknown server certificate {fingerprint}: pass --fingerprint or --trust-new")

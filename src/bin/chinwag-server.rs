@@ -17,8 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!("{}", first_paragraph(&e.to_string()));
             return ExitCode::from(2);
         }
     };
@@ -94,6 +93,20 @@ fn tune_malloc() {
         cmd.arg0(arg0);
     }
     let _failed = cmd.args(args).env("GLIBC_TUNABLES", tune).exec();
+}
+
+/// clap's error up to its usage, on one line: `error: the following required arguments
+/// were not provided: <PORT>` (the names clap lists below its first line).
+fn first_paragraph(text: &str) -> String {
+    let words: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    match words.is_empty() {
+        true => "error: bad arguments".to_string(),
+        false => words.join(" "),
+    }
 }
 
 fn serve(mut config: server::Config, addr: std::net::SocketAddr) -> Result<(), String> {

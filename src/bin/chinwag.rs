@@ -5,6 +5,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-V" || a == "--version") {
+        println!("chinwag {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{}", chinwag::client::CLIENT_USAGE);
         println!(
@@ -17,7 +21,7 @@ fn main() -> ExitCode {
             "trust on first use in $XDG_CONFIG_HOME/chinwag/known_servers (--trust-new: without"
         );
         println!("asking; a changed certificate is always refused).");
-        println!("Type `help` after logging in for the commands.");
+        println!("Type `help` after logging in for the commands. -V, --version: the version.");
         return ExitCode::SUCCESS;
     }
     match chinwag::client::parse_args(&args) {

@@ -1,88 +1,140 @@
-//! Where typed lines come from: a line editor with history when standard input is a
-//! terminal, plain lines otherwise (a script or a pipe, where prompts are still printed
-//! and flushed but the `> ` command prompt is left out).
+//! Where typed lines come from. One input thread owns standard input for the whole run
+//! and hands every line to the main loop over a channel, so nothing typed ahead or pasted
+//! is ever lost while the main loop waits for the server or asks for consent.
+//!
+//! On a terminal that thread owns the line editor (rustyline, `editor`) and calls
+//! `readline` back to back: rustyline keeps the bytes it has read past a line
+//! (its `buffer-redux` feature), and bracketed paste is left off, so a pasted block
+//! arrives as keystrokes and every line of it runs in order. Otherwise (a script, a pipe)
+//! it reads plain lines; the prompts are printed by the main thread, flushed, and the
+//! command prompt is left out, exactly as before.
 
+use super::editor::{self, Editing};
 use super::output::Printer;
-use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
+use crossbeam_channel::{Receiver, Sender};
 use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+
+/// What the main loop asks the terminal's input thread to read next.
+pub(crate) enum Ask {
+    /// One login answer with this prompt; a secret is typed without echo and never kept.
+    Once { prompt: String, secret: bool },
+    /// Command lines with this prompt, from now to the end.
+    Commands { prompt: String },
+}
 
 pub struct LineSource {
-    editor: Option<DefaultEditor>,
+    /// The terminal's input thread takes requests here; `None` in scripted mode.
+    asks: Option<Sender<Ask>>,
+    lines: Receiver<Option<String>>,
     printer: Printer,
+    /// Stdin and stdout are both terminals.
+    terminal: bool,
+    editing: Option<Arc<Editing>>,
+    commands_started: bool,
 }
 
 impl LineSource {
-    /// Uses the line editor if standard input and output are terminals.
+    /// Starts the input thread: the line editor if standard input and output are
+    /// terminals (and the terminal is one rustyline drives), plain lines otherwise.
     pub fn new(printer: &Printer) -> LineSource {
-        let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        let mut editor = if tty { DefaultEditor::new().ok() } else { None };
-        if let Some(ed) = editor.as_mut() {
-            match ed.create_external_printer() {
-                Ok(p) => printer.set_editor(Box::new(p)),
-                Err(_) => editor = None,
-            }
+        let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let (tx, lines) = crossbeam_channel::unbounded();
+        let editing = terminal.then(Editing::new);
+        let asks = editing
+            .as_ref()
+            .and_then(|e| editor::spawn(printer, e.clone(), tx.clone()));
+        let editing = asks.as_ref().and(editing);
+        if asks.is_none() {
+            spawn_plain(tx);
         }
         LineSource {
-            editor,
+            asks,
+            lines,
             printer: printer.clone(),
+            terminal,
+            editing,
+            commands_started: false,
         }
     }
 
+    /// Stdin and stdout are terminals: decorate output, echo sends, show `yoda> `.
     pub fn is_terminal(&self) -> bool {
-        self.editor.is_some()
+        self.terminal
     }
 
-    /// A login answer; secrets stay out of the history.
+    /// The line editor's shared state (online users for Tab), if it runs.
+    pub fn editing(&self) -> Option<Arc<Editing>> {
+        self.editing.clone()
+    }
+
+    /// A login answer; secrets are typed without echo and stay out of the history.
     pub fn read_secret_or_line(&mut self, prompt: &str, secret: bool) -> Option<String> {
-        match self.editor.as_mut() {
-            Some(ed) => {
-                let line = readline(ed, &self.printer, prompt)?;
-                if !secret {
-                    let _ = ed.add_history_entry(&line);
-                }
-                Some(line)
+        match &self.asks {
+            Some(asks) => {
+                let prompt = prompt.to_string();
+                asks.send(Ask::Once { prompt, secret }).ok()?;
             }
             None => {
                 self.printer.prompt(prompt);
-                read_plain()
-            }
-        }
-    }
-
-    /// The next command line; `None` at end of input (or Ctrl-C / Ctrl-D).
-    pub fn read_command(&mut self) -> Option<String> {
-        match self.editor.as_mut() {
-            Some(ed) => {
-                let line = readline(ed, &self.printer, "> ")?;
-                if !line.trim().is_empty() {
-                    let _ = ed.add_history_entry(&line);
+                if secret && self.terminal {
+                    return read_without_echo(&self.lines);
                 }
-                Some(line)
             }
-            None => read_plain(),
         }
+        self.lines.recv().ok().flatten()
+    }
+
+    /// The next command line; `None` at end of input (Ctrl-D, or Ctrl-C on an empty line).
+    pub fn read_command(&mut self, prompt: &str) -> Option<String> {
+        match &self.asks {
+            Some(asks) if !self.commands_started => {
+                self.commands_started = true;
+                let prompt = prompt.to_string();
+                asks.send(Ask::Commands { prompt }).ok()?;
+            }
+            None if self.terminal => self.printer.prompt(prompt),
+            _ => {}
+        }
+        self.lines.recv().ok().flatten()
     }
 }
 
-fn readline(ed: &mut DefaultEditor, printer: &Printer, prompt: &str) -> Option<String> {
-    printer.set_editing(true);
-    let res = ed.readline(prompt);
-    printer.set_editing(false);
-    match res {
-        Ok(line) => Some(line),
-        Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) => None,
-        Err(e) => {
-            printer.line(&format!("Error. Cannot read the terminal: {e}"));
-            None
-        }
-    }
+/// A terminal the line editor cannot drive (TERM=dumb): the kernel echoes, so turn echo
+/// off for the password.
+fn read_without_echo(lines: &Receiver<Option<String>>) -> Option<String> {
+    let stty = |arg: &str| {
+        let _ = std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    stty("-echo");
+    let line = lines.recv().ok().flatten();
+    stty("echo");
+    println!();
+    line
 }
 
-fn read_plain() -> Option<String> {
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
-    }
+/// Scripted mode: every line of stdin, in order, then `None` at its end.
+fn spawn_plain(tx: Sender<Option<String>>) {
+    let _ = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut lock = stdin.lock();
+            loop {
+                let mut line = String::new();
+                match lock.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = line.trim_end_matches(['\n', '\r']).to_string();
+                        if tx.send(Some(line)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(None);
+        });
 }

@@ -28,6 +28,10 @@ pub struct Shared {
     pub leaving: AtomicBool,
     /// The terminal is in use by the line editor (restore it before exiting).
     pub interactive: AtomicBool,
+    /// Requests whose response lines are for the client itself, not printed.
+    pub quiet: Mutex<Vec<u64>>,
+    /// The line editor's state (online users for Tab), on a terminal.
+    pub(crate) editing: Option<Arc<super::editor::Editing>>,
 }
 
 /// The main thread's end of the connection.
@@ -82,6 +86,12 @@ impl Link {
         }
     }
 
+    /// Sends and waits, printing none of the response's lines.
+    pub fn call_quiet(&mut self, cmd: Command) -> Option<Response> {
+        self.shared.quiet.lock().push(self.next_id);
+        self.call(cmd)
+    }
+
     /// Sends and waits.
     pub fn call(&mut self, cmd: Command) -> Option<Response> {
         let id = self.send(cmd).ok()?;
@@ -108,10 +118,10 @@ impl Link {
 /// Exits the process from a background thread (the main thread may be blocked reading the
 /// terminal or stdin), restoring the terminal first if the line editor had it.
 pub fn exit_now(shared: &Shared, code: i32) -> ! {
-    if shared.interactive.load(Ordering::SeqCst) {
-        let _ = std::process::Command::new("stty").arg("sane").status();
-    }
     let _ = io::stdout().flush();
+    if shared.interactive.load(Ordering::SeqCst) {
+        super::editor::restore_terminal();
+    }
     std::process::exit(code)
 }
 
@@ -125,7 +135,9 @@ fn read_loop(stream: Wire, ctx: Ctx, tx: Sender<Response>) {
                 if let Then::Exit { .. } = resp.then {
                     ctx.shared.leaving.store(true, Ordering::SeqCst);
                 }
-                ctx.printer.lines(&resp.lines);
+                if !take_quiet(&ctx.shared, resp.re) {
+                    ctx.printer.lines(&resp.lines);
+                }
                 if let Then::ReceiveData { size } = resp.then {
                     // A shutdown notice cuts a download short: act on it once the partial
                     // file is gone.
@@ -152,9 +164,34 @@ fn read_loop(stream: Wire, ctx: Ctx, tx: Sender<Response>) {
     }
 }
 
+fn take_quiet(shared: &Shared, id: u64) -> bool {
+    let mut quiet = shared.quiet.lock();
+    let found = quiet.contains(&id);
+    quiet.retain(|q| *q != id);
+    found
+}
+
+/// Keeps Tab's list of online users current from presence notices.
+fn note_presence(ctx: &Ctx, text: &str) {
+    let Some(editing) = &ctx.shared.editing else {
+        return;
+    };
+    if let Some(user) = text.strip_suffix(" logged in").filter(|u| !u.contains(' ')) {
+        editing.user_online(user);
+    } else if let Some(user) = text
+        .strip_suffix(" logged out")
+        .filter(|u| !u.contains(' '))
+    {
+        editing.user_offline(user);
+    }
+}
+
 fn on_event(ctx: &Ctx, ev: Event) {
     match ev {
-        Event::Text { text } => ctx.printer.line(&text),
+        Event::Text { text } => {
+            note_presence(ctx, &text);
+            ctx.printer.line(&text)
+        }
         Event::Bye { text, code } => {
             ctx.shared.leaving.store(true, Ordering::SeqCst);
             ctx.printer.line(&text);
@@ -163,10 +200,13 @@ fn on_event(ctx: &Ctx, ev: Event) {
         }
         Event::Error { text } => ctx.printer.line(&text),
         Event::PrivateRequest { from } => {
-            ctx.shared.consent.lock().push_back(from.clone());
-            ctx.printer.prompt(&format!(
-                "{from} would like to private message, enter y or n: "
-            ));
+            // Asked again before answering: still one question, asked again.
+            let mut pending = ctx.shared.consent.lock();
+            if !pending.contains(&from) {
+                pending.push_back(from.clone());
+            }
+            drop(pending);
+            ctx.printer.prompt(&crate::text::private_question(&from));
         }
         Event::PrivateAccepted { user, addr, token } => {
             ctx.printer

@@ -6,6 +6,7 @@
 //! (`private`), file uploads to peers over UDP (`crate::transfer`), in threads of their own.
 
 pub mod commands;
+mod editor;
 mod input;
 pub mod link;
 pub mod output;
@@ -121,11 +122,17 @@ fn start(opts: Options) -> Result<i32, String> {
             )
         })?;
     let udp = Arc::new(udp);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        editing: lines.editing(),
+        ..Shared::default()
+    });
     shared
         .interactive
         .store(lines.is_terminal(), Ordering::SeqCst);
     report_udp_events(printer.clone(), udp_rx);
+    if lines.is_terminal() {
+        exit_on_signals(shared.clone(), chat.clone());
+    }
     let ctx = Ctx {
         printer: printer.clone(),
         chat: chat.clone(),
@@ -138,6 +145,7 @@ fn start(opts: Options) -> Result<i32, String> {
         chat,
         printer,
         udp,
+        me: String::new(),
     };
     let code = client.login(&mut lines).unwrap_or(1);
     let code = if code == 0 {
@@ -146,7 +154,26 @@ fn start(opts: Options) -> Result<i32, String> {
         code
     };
     client.chat.shutdown();
+    editor::restore_terminal();
     Ok(code)
+}
+
+/// On a terminal, SIGTERM and SIGHUP (a kill, a closed window) end the client as a
+/// logout would: peers told, the terminal restored, the shell's prompt on a line of its own.
+fn exit_on_signals(shared: Arc<Shared>, chat: PrivateChat) {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                shared.leaving.store(true, Ordering::SeqCst);
+                chat.shutdown();
+                link::exit_now(&shared, 0);
+            }
+        });
 }
 
 /// Prints what the UDP receiver reports, until it shuts down.
@@ -172,6 +199,8 @@ struct Client {
     chat: PrivateChat,
     printer: Printer,
     udp: Arc<transfer::Receiver>,
+    /// Who we logged in as (for the `yoda> ` prompt).
+    me: String,
 }
 
 impl Client {
@@ -198,6 +227,8 @@ impl Client {
                 },
                 Then::LoggedIn => {
                     self.chat.set_me(&user);
+                    self.me = user;
+                    self.learn_who_is_online();
                     return Some(0);
                 }
                 Then::Exit { code } => return Some(code),
@@ -207,10 +238,24 @@ impl Client {
         }
     }
 
+    /// On a terminal, Tab completes online users: start from who is online now.
+    fn learn_who_is_online(&mut self) {
+        let Some(editing) = self.link.shared.editing.clone() else {
+            return;
+        };
+        if let Some(resp) = self.link.call_quiet(Command::WhoElse) {
+            resp.lines
+                .iter()
+                .filter(|u| !u.contains(' '))
+                .for_each(|u| editing.user_online(u));
+        }
+    }
+
     /// The command loop; returns the exit code.
     fn serve(&mut self, lines: &mut LineSource) -> i32 {
+        let prompt = format!("{}> ", self.me);
         loop {
-            let Some(line) = lines.read_command() else {
+            let Some(line) = lines.read_command(&prompt) else {
                 // End of input: log out cleanly.
                 let how = crate::protocol::Farewell::Logout;
                 let resp = self.link.call(Command::Logout { how });
@@ -223,31 +268,28 @@ impl Client {
                 Ok(i) => i,
                 Err(e) => {
                     self.printer.line(&e);
+                    self.ask_again();
                     continue;
                 }
             };
             if let Some(code) = self.execute(input) {
                 return code;
             }
+            self.ask_again();
         }
     }
 
-    /// If someone asked for private messaging, this line is the answer.
+    /// A `y`/`yes`/`n`/`no` line answers the oldest pending private-messaging request;
+    /// any other line is a command (true: the line was an answer).
     fn answer_consent(&mut self, line: &str) -> bool {
-        let Some(from) = self.link.shared.consent.lock().front().cloned() else {
-            return false;
-        };
         let accept = match line.trim() {
             "y" | "Y" | "yes" => true,
             "n" | "N" | "no" => false,
-            _ => {
-                self.printer.prompt(&format!(
-                    "{from} would like to private message, enter y or n: "
-                ));
-                return true;
-            }
+            _ => return false,
         };
-        self.link.shared.consent.lock().pop_front();
+        let Some(from) = self.link.shared.consent.lock().pop_front() else {
+            return false;
+        };
         let cmd = Command::PrivateAnswer {
             from: from.clone(),
             accept,
@@ -260,6 +302,14 @@ impl Client {
             self.chat.expect(&from, &token);
         }
         true
+    }
+
+    /// After a line that was not an answer, the oldest pending question is asked again,
+    /// on a line of its own.
+    fn ask_again(&self) {
+        if let Some(from) = self.link.shared.consent.lock().front() {
+            self.printer.prompt(&text::private_question(from));
+        }
     }
 
     /// Runs one parsed command; Some(code) when the client should exit.
@@ -297,6 +347,10 @@ impl Client {
         let resp = match cmd {
             Command::Upd { title, file, .. } => return self.upload(title, file),
             Command::Dwn { title, file } => return self.download(title, file),
+            Command::StartPrivate { user } if self.chat.has_session(&user) => {
+                self.printer.line(&text::already_private(&user));
+                return None;
+            }
             Command::Udp { user, file } => {
                 let path = local_file(&self.printer, &file)?;
                 let resp = self.link.call(Command::Udp {

@@ -1,0 +1,176 @@
+//! The client on a real terminal (BEHAVIOUR §1 "No input is ever lost", "On a terminal"):
+//! each test drives `chinwag` in a tmux pane and reads the screen. Typed-ahead and pasted
+//! lines all run, in order; the consent question is not modal; Ctrl-C clears the line
+//! and on an empty line logs out; the client ends its output with a newline; passwords
+//! are not shown; Tab completes; history persists without login answers.
+
+mod common;
+#[path = "terminal_support/tmux.rs"]
+mod tmux;
+
+use common::{password, Client, TestServer};
+use tmux::Tmux;
+
+/// The next text line `c` receives that is not a presence notice.
+fn said(c: &mut Client) -> String {
+    loop {
+        let text = c.text();
+        if !text.ends_with(" logged in") {
+            return text;
+        }
+    }
+}
+
+/// Every line a pane's screen shows, trimmed at the end.
+fn rows(screen: &str) -> Vec<&str> {
+    screen.lines().map(str::trim_end).collect()
+}
+
+#[test]
+fn lines_typed_ahead_or_pasted_all_run_in_order() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let mut hans = Client::login(s.addr, "hans", password("hans"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    // One burst, faster than any reply: each line must still run.
+    yoda.type_text("message hans fast A\nmessage hans fast B\nmessage hans fast C\n");
+    for want in ["yoda: fast A", "yoda: fast B", "yoda: fast C"] {
+        assert_eq!(said(&mut hans), want);
+    }
+    // A pasted block of four commands, sent in one write.
+    let block = (1..=4)
+        .map(|i| format!("message hans paste {i}\n"))
+        .collect::<String>();
+    yoda.type_text(&block);
+    for i in 1..=4 {
+        assert_eq!(said(&mut hans), format!("yoda: paste {i}"));
+    }
+    // Typed while the client waits for a slow reply (a whoelsesince over the wire).
+    yoda.type_text("whoelse\nmessage hans after whoelse\n");
+    assert_eq!(said(&mut hans), "yoda: after whoelse");
+    yoda.expect("hans");
+}
+
+#[test]
+fn consent_is_a_question_not_a_mode() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let mut luke = Client::login(s.addr, "luke", password("luke"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    let hans = t.client("hans", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    hans.login("hans", password("hans"));
+    hans.type_text("message luke half");
+    yoda.line("startprivate hans");
+    let question = "yoda would like to private message, enter y or n:";
+    hans.expect(question);
+    // The half-typed line survives the question and runs as a command.
+    hans.keys(&["Enter"]);
+    assert_eq!(said(&mut luke), "hans: half");
+    hans.line("whoelse");
+    // Asked again, on a line of its own (never overwritten by the prompt).
+    let screen = hans.expect_n(question, 3);
+    assert!(rows(&screen).iter().any(|l| l.starts_with(question)));
+    hans.line("y");
+    yoda.expect("hans accepts private messaging");
+    yoda.expect("Start private messaging with hans");
+    yoda.line("private hans hello there");
+    hans.expect("yoda(private): hello there");
+    // A second startprivate while the session is open is refused, and asks nobody.
+    yoda.line("startprivate hans");
+    yoda.expect("Error. Already in private messaging with hans");
+    hans.line("private yoda y");
+    yoda.expect("hans(private): y");
+    assert_eq!(hans.screen().matches(question).count(), 3);
+}
+
+#[test]
+fn ctrl_c_clears_the_line_then_logs_out_ending_with_a_newline() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let mut hans = Client::login(s.addr, "hans", password("hans"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    yoda.type_text("message hans never sent");
+    yoda.keys(&["C-c"]);
+    yoda.until("the line cleared", |s| {
+        !s.contains("never sent") && s.lines().any(|l| l.trim_end() == "yoda>")
+    });
+    yoda.line("message hans after ctrl-c");
+    assert_eq!(said(&mut hans), "yoda: after ctrl-c");
+    yoda.keys(&["C-c"]);
+    assert_eq!(yoda.exit_code(), 0);
+    assert_eq!(hans.text(), "yoda logged out");
+    let screen = yoda.screen();
+    assert!(
+        rows(&screen).iter().any(|l| l.starts_with("CLIENT_RC=")),
+        "the shell's output is glued to the client's:\n{screen}"
+    );
+}
+
+#[test]
+fn every_exit_ends_on_a_line_of_its_own() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    yoda.type_text("half typed when server dies");
+    s.state.shutdown();
+    assert_eq!(yoda.exit_code(), 0);
+    let screen = yoda.screen();
+    let rows = rows(&screen);
+    assert!(rows.contains(&"Goodbye. Server shutting down"), "{screen}");
+    assert!(
+        rows.iter().any(|l| l.starts_with("CLIENT_RC=0")),
+        "{screen}"
+    );
+}
+
+#[test]
+fn passwords_are_not_shown_and_history_keeps_only_commands() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    assert!(!yoda.screen().contains(password("yoda")));
+    yoda.line("whoelse");
+    yoda.expect("No other users online");
+    yoda.line("logout");
+    assert_eq!(yoda.exit_code(), 0);
+    let history = std::fs::read_to_string(t.history()).unwrap();
+    assert!(history.contains("whoelse"), "{history}");
+    assert!(!history.contains(password("yoda")) && !history.contains("\nyoda\n"));
+    // The next run recalls it with Up (and not the login name at the first prompt).
+    let again = t.client("again", s.addr.port(), s.dir.path(), &[]);
+    again.expect("Username:");
+    again.keys(&["Up"]);
+    again.line("yoda");
+    again.line(password("yoda"));
+    again.expect("yoda> ");
+    again.keys(&["Up", "Up"]);
+    again.expect("yoda> whoelse");
+}
+
+#[test]
+fn tab_completes_commands_and_online_users() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let _hans = Client::login(s.addr, "hans", password("hans"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    let _leia = Client::login(s.addr, "leia", password("leia"));
+    yoda.expect("leia logged in");
+    yoda.type_text("whoelses");
+    yoda.keys(&["Tab"]);
+    yoda.expect("yoda> whoelsesince");
+    yoda.keys(&["C-u"]);
+    yoda.type_text("message ha");
+    yoda.keys(&["Tab"]);
+    yoda.expect("yoda> message hans");
+    yoda.type_text("hi");
+    yoda.keys(&["C-u"]);
+    yoda.type_text("message le");
+    yoda.keys(&["Tab"]);
+    yoda.expect("yoda> message leia");
+}
