@@ -156,6 +156,15 @@ pub enum Command {
         from: String,
         accept: bool,
     },
+    /// `startprivate USER` while a session with USER is open: the server's refusals
+    /// (self, unknown, blocked, offline) still come first, and USER is not asked.
+    PrivateCheck {
+        user: String,
+    },
+    /// `stopprivate USER` before USER answered: the request is withdrawn.
+    PrivateWithdraw {
+        user: String,
+    },
     /// A private message was sent peer to peer: counts as activity for the idle timeout.
     Activity,
     Udp {
@@ -222,6 +231,8 @@ pub enum Event {
     },
     /// `user` declined.
     PrivateDeclined { user: String },
+    /// `from` logged out or stopped asking before the answer: the question is withdrawn.
+    PrivateWithdrawn { from: String },
     /// `from` is about to upload `file` over UDP with `token`.
     UdpIncoming {
         from: String,

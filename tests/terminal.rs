@@ -174,3 +174,45 @@ fn tab_completes_commands_and_online_users() {
     yoda.keys(&["Tab"]);
     yoda.expect("yoda> message leia");
 }
+
+#[test]
+fn a_request_whose_asker_left_or_stopped_is_withdrawn() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let hans = t.client("hans", s.addr.port(), s.dir.path(), &[]);
+    hans.login("hans", password("hans"));
+    let mut yoda = Client::login(s.addr, "yoda", password("yoda"));
+    let question = "yoda would like to private message, enter y or n:";
+    // Asked, then the asker stops asking.
+    yoda.text_cmd("startprivate hans");
+    hans.expect(question);
+    let lines = yoda.call(chinwag::protocol::Command::PrivateWithdraw {
+        user: "hans".into(),
+    });
+    assert_eq!(lines.lines, ["Private messaging with hans stopped"]);
+    hans.expect("yoda withdrew the private messaging request");
+    // Asked again, then the asker logs out: withdrawn, and a later y is an ordinary line.
+    yoda.text_cmd("startprivate hans");
+    hans.expect_n(question, 2);
+    drop(yoda);
+    hans.expect_n("yoda withdrew the private messaging request", 2);
+    hans.line("y");
+    hans.expect("Error. Invalid command");
+}
+
+#[test]
+fn stopprivate_before_the_answer_withdraws_the_request() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    let hans = t.client("hans", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    hans.login("hans", password("hans"));
+    yoda.line("startprivate hans");
+    hans.expect("yoda would like to private message, enter y or n:");
+    yoda.line("stopprivate hans");
+    yoda.expect("Private messaging with hans stopped");
+    hans.expect("yoda withdrew the private messaging request");
+    hans.line("n");
+    hans.expect("Error. Invalid command");
+}

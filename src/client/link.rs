@@ -28,6 +28,8 @@ pub struct Shared {
     pub leaving: AtomicBool,
     /// The terminal is in use by the line editor (restore it before exiting).
     pub interactive: AtomicBool,
+    /// Users we asked for private messaging who have not answered yet.
+    pub asked: Mutex<Vec<String>>,
     /// Requests whose response lines are for the client itself, not printed.
     pub quiet: Mutex<Vec<u64>>,
     /// The line editor's state (online users for Tab), on a terminal.
@@ -208,14 +210,26 @@ fn on_event(ctx: &Ctx, ev: Event) {
             drop(pending);
             ctx.printer.prompt(&crate::text::private_question(&from));
         }
+        Event::PrivateWithdrawn { from } => {
+            let mut pending = ctx.shared.consent.lock();
+            let was = pending.contains(&from);
+            pending.retain(|f| *f != from);
+            drop(pending);
+            if was {
+                ctx.printer.line(&crate::text::private_withdrawn(&from));
+            }
+        }
         Event::PrivateAccepted { user, addr, token } => {
+            ctx.shared.asked.lock().retain(|u| *u != user);
             ctx.printer
                 .line(&format!("{user} accepts private messaging"));
             ctx.chat.connect(&user, &addr, &token);
         }
-        Event::PrivateDeclined { user } => ctx
-            .printer
-            .line(&format!("{user} declines private messaging")),
+        Event::PrivateDeclined { user } => {
+            ctx.shared.asked.lock().retain(|u| *u != user);
+            ctx.printer
+                .line(&format!("{user} declines private messaging"))
+        }
         Event::UdpIncoming { from, file, token } => ctx.udp.expect(&token, &from, &file),
     }
 }

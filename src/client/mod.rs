@@ -329,6 +329,10 @@ impl Client {
                 }
                 None
             }
+            Input::StopPrivate { user } if self.withdraw(&user) => {
+                let resp = self.link.call(Command::PrivateWithdraw { user });
+                self.finish_or_continue(resp)
+            }
             Input::StopPrivate { user } => {
                 match self.chat.stop(&user) {
                     // A valid peer-to-peer command: counts for the idle timeout too.
@@ -343,13 +347,27 @@ impl Client {
         }
     }
 
+    /// `stopprivate USER` with no session but our request to USER pending: withdraw it.
+    fn withdraw(&self, user: &str) -> bool {
+        let mut asked = self.link.shared.asked.lock();
+        let found = !self.chat.has_session(user) && asked.iter().any(|u| u == user);
+        asked.retain(|u| u != user);
+        found
+    }
+
     fn server_command(&mut self, cmd: Command) -> Option<i32> {
         let resp = match cmd {
             Command::Upd { title, file, .. } => return self.upload(title, file),
             Command::Dwn { title, file } => return self.download(title, file),
             Command::StartPrivate { user } if self.chat.has_session(&user) => {
-                self.printer.line(&text::already_private(&user));
-                return None;
+                self.link.call(Command::PrivateCheck { user })
+            }
+            Command::StartPrivate { user } => {
+                let resp = self.link.call(Command::StartPrivate { user: user.clone() });
+                if resp.as_ref().is_some_and(|r| r.lines.is_empty()) {
+                    self.link.shared.asked.lock().push(user);
+                }
+                resp
             }
             Command::Udp { user, file } => {
                 let path = local_file(&self.printer, &file)?;

@@ -13,18 +13,51 @@ fn token() -> String {
 }
 
 impl State {
-    /// `startprivate USER`: asks USER for consent; the answer arrives as an event.
-    pub fn start_private(&self, me: &str, who: &str) -> Reply {
+    /// Why `me` may not start private messaging with `who`, if they may not.
+    fn private_refusal(&self, me: &str, who: &str) -> Option<Reply> {
         if me == who {
-            return Reply::err("Error. Cannot start private messaging with self");
+            return Some(Reply::err(
+                "Error. Cannot start private messaging with self",
+            ));
         }
         if !self.user_exists(who) {
-            return Reply::err(text::INVALID_USER);
+            return Some(Reply::err(text::INVALID_USER));
+        }
+        if !self.0.core.lock().blocks.visible(who, me) {
+            return Some(Reply::err(format!("Error. {who} has blocked you")));
+        }
+        None
+    }
+
+    /// `startprivate USER` with a session already open: the refusals, or "already".
+    pub fn check_private(&self, me: &str, who: &str) -> Reply {
+        if let Some(refused) = self.private_refusal(me, who) {
+            return refused;
+        }
+        if !self.0.core.lock().roster.is_online(who) {
+            return Reply::err(text::is_offline(who));
+        }
+        Reply::err(text::already_private(who))
+    }
+
+    /// `stopprivate USER` while the request to USER is pending: withdraws it.
+    pub fn withdraw_private(&self, me: &str, who: &str) -> Reply {
+        let mut core = self.0.core.lock();
+        let pair = (me.to_string(), who.to_string());
+        if !core.pending_private.remove(&pair) {
+            return Reply::err(format!("Error. No private messaging session with {who}"));
+        }
+        let from = me.to_string();
+        core.send_event(who, &Event::PrivateWithdrawn { from });
+        Reply::line(format!("Private messaging with {who} stopped"))
+    }
+
+    /// `startprivate USER`: asks USER for consent; the answer arrives as an event.
+    pub fn start_private(&self, me: &str, who: &str) -> Reply {
+        if let Some(refused) = self.private_refusal(me, who) {
+            return refused;
         }
         let mut core = self.0.core.lock();
-        if !core.blocks.visible(who, me) {
-            return Reply::err(format!("Error. {who} has blocked you"));
-        }
         let ask = Event::PrivateRequest {
             from: me.to_string(),
         };

@@ -343,6 +343,8 @@ impl Session {
             Command::Sht { password } => s.sht(&password),
             Command::StartPrivate { user: who } => s.start_private(user, &who),
             Command::PrivateAnswer { from, accept } => s.private_answer(user, &from, accept),
+            Command::PrivateCheck { user: who } => s.check_private(user, &who),
+            Command::PrivateWithdraw { user: who } => s.withdraw_private(user, &who),
             Command::Activity => Reply::ok(vec![]),
             Command::Udp { user: who, file } => s.udp(user, &who, &file),
             Command::Hello { .. }

@@ -142,6 +142,10 @@ impl Core {
         if !self.roster.log_out(user, conn, now) {
             return false;
         }
+        for (_, asked) in self.pending_private.iter().filter(|(a, _)| a == user) {
+            let from = user.to_string();
+            self.send_event(asked, &Event::PrivateWithdrawn { from });
+        }
         self.pending_private.retain(|(a, b)| a != user && b != user);
         self.presence(user, &crate::text::logged_out(user));
         true
