@@ -49,8 +49,7 @@ fn export() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!("{}", first_paragraph(&e.to_string()));
             return ExitCode::from(2);
         }
     };
