@@ -155,6 +155,10 @@ pub enum Command {
     PrivateAnswer {
         from: String,
         accept: bool,
+        /// Over TLS: the fingerprint of the certificate this client's private-chat
+        /// listener presents, which the server passes to `from` to pin (BEHAVIOUR §8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
     /// `startprivate USER` while a session with USER is open: the server's refusals
     /// (self, unknown, blocked, offline) still come first, and USER is not asked.
@@ -195,7 +199,13 @@ pub enum Then {
     /// Binary frames of `size` bytes follow this response.
     ReceiveData { size: u64 },
     /// Send the file to the audience over UDP.
-    UdpSend { addr: String, token: String },
+    UdpSend {
+        addr: String,
+        token: String,
+        /// Over TLS: the transfer's 256-bit sealing key, hex (BEHAVIOUR §8).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// The private-chat consent was answered yes: expect the peer to connect with this token.
     AwaitPeer { token: String },
 }
@@ -228,6 +238,9 @@ pub enum Event {
         user: String,
         addr: String,
         token: String,
+        /// Over TLS: the certificate `user`'s listener presents; connect with TLS and pin it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
     /// `user` declined.
     PrivateDeclined { user: String },
@@ -238,6 +251,9 @@ pub enum Event {
         from: String,
         file: String,
         token: String,
+        /// Over TLS: the transfer's sealing key, hex; datagrams that fail it are dropped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 

@@ -526,7 +526,11 @@ fn arb_command() -> impl Strategy<Value = Command> {
         s().prop_map(|title| Command::Rmv { title }),
         s().prop_map(|password| Command::Sht { password }),
         s().prop_map(|user| Command::StartPrivate { user }),
-        (s(), any::<bool>()).prop_map(|(from, accept)| Command::PrivateAnswer { from, accept }),
+        (s(), any::<bool>()).prop_map(|(from, accept)| Command::PrivateAnswer {
+            from,
+            accept,
+            fingerprint: None,
+        }),
         Just(Command::Activity),
         (s(), s()).prop_map(|(user, file)| Command::Udp { user, file }),
     ]

@@ -274,7 +274,9 @@ fn wrong_token_is_refused() {
     luke.send("y");
     let (addr, token) = loop {
         match yoda.event() {
-            Event::PrivateAccepted { user, addr, token } => {
+            Event::PrivateAccepted {
+                user, addr, token, ..
+            } => {
                 assert_eq!(user, "luke");
                 break (addr, token);
             }

@@ -219,18 +219,33 @@ fn on_event(ctx: &Ctx, ev: Event) {
                 ctx.printer.line(&crate::text::private_withdrawn(&from));
             }
         }
-        Event::PrivateAccepted { user, addr, token } => {
+        Event::PrivateAccepted {
+            user,
+            addr,
+            token,
+            fingerprint,
+        } => {
             ctx.shared.asked.lock().retain(|u| *u != user);
             ctx.printer
                 .line(&format!("{user} accepts private messaging"));
-            ctx.chat.connect(&user, &addr, &token);
+            ctx.chat
+                .connect_pinned(&user, &addr, &token, fingerprint.as_deref());
         }
         Event::PrivateDeclined { user } => {
             ctx.shared.asked.lock().retain(|u| *u != user);
             ctx.printer
                 .line(&format!("{user} declines private messaging"))
         }
-        Event::UdpIncoming { from, file, token } => ctx.udp.expect(&token, &from, &file),
+        Event::UdpIncoming {
+            from,
+            file,
+            token,
+            key,
+        } => match key.as_deref().map(crate::tls::key_from_hex) {
+            None => ctx.udp.expect(&token, &from, &file),
+            Some(Some(key)) => ctx.udp.expect_sealed(&token, &from, &file, &key),
+            Some(None) => log::warn!("a malformed transfer key from the server"),
+        },
     }
 }
 

@@ -10,6 +10,7 @@ mod editor;
 mod input;
 pub mod link;
 pub mod output;
+pub mod peer;
 pub mod private;
 mod progress;
 pub mod secure;
@@ -111,6 +112,9 @@ fn start(opts: Options) -> Result<i32, String> {
     let mut lines = LineSource::new(&printer);
     let chat = PrivateChat::start(printer.clone())
         .map_err(|e| format!("Error. Cannot listen for private messaging: {e}"))?;
+    if stream.is_tls() {
+        chat.use_tls(peer::PeerIdentity::generate().map_err(|e| format!("Error. {e}"))?);
+    }
     let cwd = std::env::current_dir().map_err(|e| format!("Error. No working directory: {e}"))?;
     let (udp_tx, udp_rx) = crossbeam_channel::unbounded();
     let udp_addr = SocketAddr::from(([0, 0, 0, 0], opts.udp_port));
@@ -293,6 +297,7 @@ impl Client {
         let cmd = Command::PrivateAnswer {
             from: from.clone(),
             accept,
+            fingerprint: self.chat.fingerprint().filter(|_| accept),
         };
         if let Some(Response {
             then: Then::AwaitPeer { token },
@@ -376,11 +381,12 @@ impl Client {
                     file: file.clone(),
                 });
                 if let Some(Response {
-                    then: Then::UdpSend { addr, token },
+                    then: Then::UdpSend { addr, token, key },
                     ..
                 }) = &resp
                 {
-                    self.udp_upload(user, file, path, addr.clone(), token.clone());
+                    let key = key.as_deref().and_then(crate::tls::key_from_hex);
+                    self.udp_upload(user, file, path, addr.clone(), (token.clone(), key));
                 }
                 resp
             }
@@ -453,7 +459,14 @@ impl Client {
     }
 
     /// Sends a file to a peer over UDP in the background.
-    fn udp_upload(&self, user: String, file: String, path: PathBuf, addr: String, token: String) {
+    fn udp_upload(
+        &self,
+        user: String,
+        file: String,
+        path: PathBuf,
+        addr: String,
+        (token, key): (String, Option<crate::tls::TransferKey>),
+    ) {
         let printer = self.printer.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("udp-upload-{file}"))
@@ -464,11 +477,12 @@ impl Client {
                     .parse::<SocketAddr>()
                     .map_err(|e| e.to_string())
                     .and_then(|a| {
-                        transfer::send_file(
+                        transfer::send_file_sealed(
                             a,
                             &token,
                             &path,
                             &LossConfig::from_env(),
+                            key.as_ref(),
                             &mut |done, total| bar.update(done, total),
                         )
                         .map_err(|e| e.to_string())

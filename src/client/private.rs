@@ -11,15 +11,17 @@
 //! `{"t":"stop"}` (stopprivate) or `{"t":"bye"}` (logged out). One listener thread (nonblocking
 //! accept polled against a stop flag) and one reader thread per session.
 
+use super::peer::{PeerIdentity, PeerStream};
 use crate::client::output::Printer;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,8 @@ struct Inner {
     state: Mutex<State>,
     token_added: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Over TLS (see `peer`): the listener's certificate.
+    tls: OnceLock<PeerIdentity>,
 }
 
 #[derive(Default)]
@@ -73,7 +77,7 @@ struct State {
 
 struct Session {
     id: u64,
-    stream: TcpStream,
+    stream: PeerStream,
     write_lock: Mutex<()>,
 }
 
@@ -94,14 +98,14 @@ impl Session {
     }
 }
 
-fn write_wire(mut stream: &TcpStream, w: &Wire) -> io::Result<()> {
+fn write_wire(stream: &PeerStream, w: &Wire) -> io::Result<()> {
     let mut line = serde_json::to_vec(w)?;
     line.push(b'\n');
     stream.write_all(&line)
 }
 
 /// Reads one line; `Ok(None)` at end of stream, an error for garbage or an overlong line.
-fn read_wire(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Wire>> {
+fn read_wire(reader: &mut BufReader<PeerStream>) -> io::Result<Option<Wire>> {
     let mut buf = Vec::new();
     if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf)? == 0 {
         return Ok(None);
@@ -144,6 +148,7 @@ impl PrivateChat {
             state: Mutex::new(State::default()),
             token_added: Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            tls: OnceLock::new(),
         });
         let me = Arc::clone(&inner);
         inner.spawn("private-listen", move || me.accept_loop(listener))?;
@@ -153,6 +158,17 @@ impl PrivateChat {
     /// Sets our username (presented in hello when we connect to a peer).
     pub fn set_me(&self, me: &str) {
         *self.0.me.lock() = me.to_string();
+    }
+
+    /// Private chat over TLS from now on (this client's server connection is TLS): the
+    /// listener presents `identity` and takes TLS connections only.
+    pub fn use_tls(&self, identity: PeerIdentity) {
+        let _ = self.0.tls.set(identity);
+    }
+
+    /// The listener's certificate fingerprint, over TLS.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.0.tls.get().map(|id| id.fingerprint().to_string())
     }
 
     /// The port our private-chat listener is bound to.
@@ -173,10 +189,16 @@ impl PrivateChat {
     /// `user` accepted our request: connects to `addr` and presents `token` on a
     /// background thread, then prints whether the session started.
     pub fn connect(&self, user: &str, addr: &str, token: &str) {
+        self.connect_pinned(user, addr, token, None)
+    }
+
+    /// [`PrivateChat::connect`], over TLS to a listener presenting `fingerprint` if given.
+    pub fn connect_pinned(&self, user: &str, addr: &str, token: &str, fingerprint: Option<&str>) {
         let (inner, user) = (Arc::clone(&self.0), user.to_string());
         let (addr, token) = (addr.to_string(), token.to_string());
+        let pin = fingerprint.map(str::to_string);
         if let Err(e) = self.0.spawn("private-out", move || {
-            inner.run_outgoing(&user, &addr, &token)
+            inner.run_outgoing(&user, &addr, &token, pin.as_deref())
         }) {
             log::warn!("private chat: cannot start connect thread: {e}");
         }
@@ -285,6 +307,13 @@ impl Inner {
     }
 
     fn run_incoming(&self, stream: TcpStream) {
+        let stream = match self.tls.get() {
+            Some(id) => match id.accept(stream, HANDSHAKE_TIMEOUT) {
+                Ok(s) => s,
+                Err(e) => return log::debug!("private chat: TLS refused: {e}"),
+            },
+            None => PeerStream::Plain(stream),
+        };
         let (from, reader) = match self.handshake_in(&stream) {
             Ok(ok) => ok,
             Err(e) => return log::debug!("private chat: refused connection: {e}"),
@@ -298,7 +327,7 @@ impl Inner {
         self.read_loop(&from, &session, reader);
     }
 
-    fn handshake_in(&self, stream: &TcpStream) -> io::Result<(String, BufReader<TcpStream>)> {
+    fn handshake_in(&self, stream: &PeerStream) -> io::Result<(String, BufReader<PeerStream>)> {
         stream.set_nonblocking(false)?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
         let mut reader = BufReader::new(stream.try_clone()?);
@@ -330,11 +359,11 @@ impl Inner {
         }
     }
 
-    fn run_outgoing(&self, user: &str, addr: &str, token: &str) {
+    fn run_outgoing(&self, user: &str, addr: &str, token: &str, pin: Option<&str>) {
         // A session being replaced leaves the map now (so its end is silent) but stays
         // open until the new one is up, so the peer swaps it silently too.
         let old = self.state.lock().sessions.remove(user);
-        let session = match self.dial(addr, token) {
+        let session = match self.dial(addr, token, pin) {
             Ok((stream, reader)) => self.register(user, stream).map(|s| (s, reader)),
             Err(e) => {
                 log::debug!("private chat: connecting to {user} at {addr} failed: {e}");
@@ -354,12 +383,21 @@ impl Inner {
         }
     }
 
-    fn dial(&self, addr: &str, token: &str) -> io::Result<(TcpStream, BufReader<TcpStream>)> {
+    fn dial(
+        &self,
+        addr: &str,
+        token: &str,
+        pin: Option<&str>,
+    ) -> io::Result<(PeerStream, BufReader<PeerStream>)> {
         let target = addr.to_socket_addrs()?.next();
         let target = target.ok_or_else(|| invalid("address resolves to nothing"))?;
         let stream = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let stream = match pin {
+            Some(fingerprint) => super::peer::dial(stream, fingerprint)?,
+            None => PeerStream::Plain(stream),
+        };
         let from = self.me.lock().clone();
         let token = token.to_string();
         write_wire(&stream, &Wire::Hello { from, token })?;
@@ -374,7 +412,7 @@ impl Inner {
 
     /// Makes `stream` the session with `user`, replacing any older one; `None` once
     /// shutting down.
-    fn register(&self, user: &str, stream: TcpStream) -> Option<Arc<Session>> {
+    fn register(&self, user: &str, stream: PeerStream) -> Option<Arc<Session>> {
         stream.set_write_timeout(Some(WRITE_TIMEOUT)).ok()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(Session {
@@ -394,7 +432,7 @@ impl Inner {
         Some(session)
     }
 
-    fn read_loop(&self, user: &str, session: &Session, mut reader: BufReader<TcpStream>) {
+    fn read_loop(&self, user: &str, session: &Session, mut reader: BufReader<PeerStream>) {
         let end = loop {
             match read_wire(&mut reader) {
                 Ok(Some(Wire::Msg { text })) => {
@@ -455,6 +493,7 @@ impl Inner {
 mod tests {
     use super::*;
     use crossbeam_channel::{unbounded, Receiver};
+    use std::io::Write;
 
     const WAIT: Duration = Duration::from_secs(8);
 
@@ -498,8 +537,8 @@ mod tests {
     }
 
     /// A raw peer that says hello as `from` and reads the welcome.
-    fn raw_peer(to: &PrivateChat, from: &str, token: &str) -> BufReader<TcpStream> {
-        let stream = TcpStream::connect(addr(to)).unwrap();
+    fn raw_peer(to: &PrivateChat, from: &str, token: &str) -> BufReader<PeerStream> {
+        let stream = PeerStream::Plain(TcpStream::connect(addr(to)).unwrap());
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let hello = Wire::Hello {
             from: from.into(),

@@ -45,7 +45,7 @@ pub fn split_args(args: &[String]) -> Result<(Vec<String>, Option<TlsOptions>), 
             "--ca" => trust = TrustArg::Ca(PathBuf::from(value("--ca")?)),
             "--fingerprint" => {
                 let fp = value("--fingerprint")?;
-                if !valid_fingerprint(&fp) {
+                if !crate::tls::is_fingerprint(&fp) {
                     return Err(text::bad_fingerprint(&fp));
                 }
                 trust = TrustArg::Fingerprint(fp);
@@ -55,11 +55,6 @@ pub fn split_args(args: &[String]) -> Result<(Vec<String>, Option<TlsOptions>), 
     }
     let wanted = tls || trust_new || trust != TrustArg::FirstUse;
     Ok((rest, wanted.then_some(TlsOptions { trust, trust_new })))
-}
-
-fn valid_fingerprint(fp: &str) -> bool {
-    fp.strip_prefix("SHA256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// What the client talks to the server over.

@@ -6,6 +6,7 @@
 use super::state::{Reply, State};
 use crate::protocol::{Event, Then};
 use crate::text;
+use crate::tls::new_transfer_key;
 
 /// 128 random bits, hex.
 fn token() -> String {
@@ -70,7 +71,15 @@ impl State {
     }
 
     /// The consent answer of `me` to `from`'s request.
-    pub fn private_answer(&self, me: &str, from: &str, accept: bool) -> Reply {
+    /// With `fingerprint` (the accepter's client is on TLS), the asker is told to connect
+    /// with TLS and pin it.
+    pub fn private_answer(
+        &self,
+        me: &str,
+        from: &str,
+        accept: bool,
+        fingerprint: Option<String>,
+    ) -> Reply {
         let mut core = self.0.core.lock();
         if !core
             .pending_private
@@ -105,6 +114,7 @@ impl State {
             user: me.to_string(),
             addr,
             token: token.clone(),
+            fingerprint: fingerprint.filter(|f| crate::tls::is_fingerprint(f)),
         };
         if !core.send_event(from, &accepted) {
             return Reply::err(text::is_offline(from));
@@ -137,16 +147,21 @@ impl State {
             return Reply::err(format!("Error. {who} cannot receive files"));
         }
         let token = token();
+        // Sealed when either side is on TLS: the key goes to both over their connections.
+        let on_tls = |user: &str| core.roster.conn_of(user).is_some_and(|c| c.tls().is_some());
+        let key = (on_tls(me) || on_tls(who)).then(|| crate::tls::key_hex(&new_transfer_key()));
         let incoming = Event::UdpIncoming {
             from: me.to_string(),
             file: file.to_string(),
             token: token.clone(),
+            key: key.clone(),
         };
         core.send_event(who, &incoming);
         self.announce(&format!("{me} is uploading {file} to {who} over UDP"));
         Reply::ok(vec![]).then(Then::UdpSend {
             addr: format!("{ip}:{port}"),
             token,
+            key,
         })
     }
 }

@@ -342,7 +342,11 @@ impl Session {
             Command::Rmv { title } => s.rmv(user, &title),
             Command::Sht { password } => s.sht(&password),
             Command::StartPrivate { user: who } => s.start_private(user, &who),
-            Command::PrivateAnswer { from, accept } => s.private_answer(user, &from, accept),
+            Command::PrivateAnswer {
+                from,
+                accept,
+                fingerprint,
+            } => s.private_answer(user, &from, accept, fingerprint),
             Command::PrivateCheck { user: who } => s.check_private(user, &who),
             Command::PrivateWithdraw { user: who } => s.withdraw_private(user, &who),
             Command::Activity => Reply::ok(vec![]),

@@ -55,6 +55,29 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Whether `text` is a fingerprint: `SHA256:` and 64 hex digits.
+pub fn is_fingerprint(text: &str) -> bool {
+    text.strip_prefix("SHA256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A transfer key as the protocol carries it: 64 hex digits.
+pub fn key_hex(key: &TransferKey) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key of [`key_hex`]'s form; `None` if it is not 64 hex digits.
+pub fn key_from_hex(hex: &str) -> Option<TransferKey> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(key)
+}
+
 /// Whether a connection's first byte starts a TLS record (a handshake, 0x16). A plain
 /// chinwag client always starts with `{`, the first byte of a JSON line.
 pub fn looks_like_tls(first: u8) -> bool {

@@ -94,6 +94,8 @@ pub(crate) struct LossySocket {
     /// may leave.
     rate: f64,
     next_at: Option<Instant>,
+    /// A sealed transfer's keys (see `sealed`); `None` for a plain one.
+    pub seals: Option<super::sealed::Seals>,
 }
 
 impl LossySocket {
@@ -113,6 +115,7 @@ impl LossySocket {
             refused_since: None,
             rate: LossConfig::rate_from_env() * 1e6,
             next_at: None,
+            seals: None,
         })
     }
 
@@ -120,6 +123,8 @@ impl LossySocket {
     /// "this datagram is lost" (full buffer, ICMP refusal) are swallowed: the
     /// protocol recovers from loss anyway.
     pub fn send(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
+        let sealed = self.seals.as_ref().and_then(|s| s.seal(buf, to));
+        let buf = sealed.as_deref().unwrap_or(buf);
         if self.cfg.is_off() {
             return self.raw(buf, to);
         }
@@ -203,12 +208,19 @@ impl LossySocket {
     }
 
     fn recv_inner(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
-        match self.sock.recv_from(buf) {
-            Ok(r) => {
-                self.refused_since = None;
-                Ok(Some(r))
+        loop {
+            match self.sock.recv_from(buf) {
+                Ok((n, from)) => {
+                    self.refused_since = None;
+                    let Some(seals) = self.seals.as_mut() else {
+                        return Ok(Some((n, from)));
+                    };
+                    if let Some(n) = seals.open(buf, n, from) {
+                        return Ok(Some((n, from)));
+                    } // dropped: the next one
+                }
+                Err(e) => return self.transient(e).map(|()| None),
             }
-            Err(e) => self.transient(e).map(|()| None),
         }
     }
 

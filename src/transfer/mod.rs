@@ -19,6 +19,7 @@
 
 mod lossy;
 mod receiver;
+mod sealed;
 mod send_window;
 mod sender;
 mod session;
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 pub use lossy::LossConfig;
 pub use receiver::{Receiver, RecvEvent};
-pub use sender::send_file;
+pub use sender::{send_file, send_file_sealed};
 
 /// Total UDP payload of a data datagram (header included). Must stay <= 1,400.
 pub const DATAGRAM: usize = 1200;

@@ -56,6 +56,7 @@ type Expected = Arc<Mutex<HashMap<String, (String, String)>>>;
 pub struct Receiver {
     port: u16,
     expected: Expected,
+    pub(super) keys: super::sealed::Keyring, // sealed transfers' (see `sealed`)
     events: Sender<RecvEvent>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -73,8 +74,10 @@ impl Receiver {
         let port = udp.local_addr()?.port();
         let expected: Expected = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
+        let mut sock = LossySocket::new(udp, false, loss, 0xAC4E)?;
+        let keys = super::sealed::Seals::audience(&mut sock);
         let mut worker = Worker {
-            sock: LossySocket::new(udp, false, loss, 0xAC4E)?,
+            sock,
             dir,
             expected: expected.clone(),
             events: events.clone(),
@@ -88,6 +91,7 @@ impl Receiver {
         Ok(Receiver {
             port,
             expected,
+            keys,
             events,
             stop,
             thread: Some(thread),
@@ -231,6 +235,9 @@ impl Worker {
                 Some((Outcome::Saved(_), _)) => wire::fin_ack(&mut self.ctl, sid),
             }
             return self.send_ctl(from);
+        }
+        if !self.sock.seals.as_ref().is_none_or(|s| s.admits(token)) {
+            return; // a sealed token in a plain START, or under another key
         }
         let Some((user, file)) = self.expected.lock().remove(token) else {
             return; // unknown or used token: stay silent

@@ -17,11 +17,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::lossy::{LossConfig, LossySocket};
+use super::sealed::Seals;
 use super::send_window::SendWindow;
 use super::wire::{self, Ack, Packet};
 use super::{
     bind_udp, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT, REFUSED_GRACE,
 };
+use crate::tls::TransferKey;
 
 /// New chunks sent between two drains of the ack queue.
 const BURST: usize = 32;
@@ -37,6 +39,19 @@ pub fn send_file(
     loss: &LossConfig,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, TransferError> {
+    send_file_sealed(dest, token, path, loss, None, progress)
+}
+
+/// [`send_file`], every datagram sealed with `key` when there is one (a transfer the
+/// server keyed: BEHAVIOUR §8).
+pub fn send_file_sealed(
+    dest: SocketAddr,
+    token: &str,
+    path: &Path,
+    loss: &LossConfig,
+    key: Option<&TransferKey>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, TransferError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !valid_file_name(name) {
         return Err(TransferError::InvalidName(name.to_string()));
@@ -48,6 +63,7 @@ pub fn send_file(
     let meta = file.metadata()?;
     let size = meta.len();
     let mut link = Link::open(dest, loss)?;
+    link.sock.seals = key.map(Seals::presenter);
     let result = link.run(&mut file, &meta, token, name, progress);
     if let Err(e) = &result {
         link.abort(e);

@@ -13,6 +13,24 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A data directory with the test credentials.
+pub fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("credentials.txt"),
+        crate::common::CREDENTIALS,
+    )
+    .unwrap();
+    dir
+}
+
+/// The real server in `dir` with `args`, and the fingerprint it printed.
+pub fn tls_server(dir: &std::path::Path, args: &[&str]) -> (ServerProc, String) {
+    let server = ServerProc::start(dir, args);
+    let fp = printed_fingerprint(&server);
+    (server, fp)
+}
+
 /// The fingerprint a `--tls` server printed at start-up.
 pub fn printed_fingerprint(server: &ServerProc) -> String {
     let deadline = Instant::now() + WAIT;
@@ -76,6 +94,17 @@ impl TlsClient {
         protocol::read_server_msg(&mut self.r, &mut buf).ok()
     }
 
+    /// The next event (skipping other messages).
+    pub fn event(&mut self) -> chinwag::protocol::Event {
+        loop {
+            match self.read() {
+                Some(ServerMsg::Event(e)) => return e,
+                Some(_) => {}
+                None => panic!("connection ended waiting for an event"),
+            }
+        }
+    }
+
     pub fn call(&mut self, cmd: Command) -> Response {
         let id = self.send(cmd);
         loop {
@@ -89,8 +118,13 @@ impl TlsClient {
 
     /// Hello, username, password (or new password); the last response.
     pub fn login(&mut self, user: &str, pw: &str) -> Response {
+        self.login_udp(user, pw, 0)
+    }
+
+    /// [`TlsClient::login`] saying files may be sent to `udp_port`.
+    pub fn login_udp(&mut self, user: &str, pw: &str, udp_port: u16) -> Response {
         self.call(Command::Hello {
-            udp_port: 0,
+            udp_port,
             p2p_port: 0,
         });
         let r = self.call(Command::Username { name: user.into() });
