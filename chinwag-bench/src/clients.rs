@@ -5,11 +5,10 @@
 
 use crate::driver::{Event, Seen, Shared, Worker};
 use crate::login::Proto;
-use crate::net::send_all;
 use crate::procs::Kind;
 use chinwag::protocol::{self, Command, Request};
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +28,14 @@ pub struct Plan {
     pub window: usize,
     /// Worker threads driving the crowd.
     pub workers: usize,
+    /// `chinwag-tls`: connect with TLS under this configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A logged-in client's socket, written by the controller's threads.
 pub struct Link {
     pub proto: Proto,
-    pub sock: Arc<TcpStream>,
+    pub sock: Arc<crate::tls::Sock>,
     pub index: usize,
     next_id: u64,
 }
@@ -47,12 +48,12 @@ impl Link {
             id: self.next_id,
             cmd,
         });
-        send_all(&self.sock, &line)
+        self.sock.send_all(&line)
     }
 
     /// Sends one raw IRC line (CRLF added).
     pub fn irc(&self, line: &str) -> io::Result<()> {
-        send_all(&self.sock, format!("{line}\r\n").as_bytes())
+        self.sock.send_all(format!("{line}\r\n").as_bytes())
     }
 }
 
@@ -87,6 +88,7 @@ impl Crowd {
             next: AtomicUsize::new(0),
             received: AtomicU64::new(0),
             events: tx,
+            tls: plan.tls.clone(),
         });
         let mut workers = Vec::new();
         for id in 0..plan.workers.clamp(1, n.max(1)) {
@@ -184,7 +186,7 @@ impl Crowd {
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::AtomicI64;
     use std::thread;
 
@@ -236,6 +238,7 @@ mod tests {
             join: true,
             window: 3,
             workers: 2,
+            tls: None,
         };
         let crowd = Crowd::start(&plan, 0, 20, Duration::from_secs(10)).unwrap();
         assert_eq!(crowd.len(), 20, "{:?}", crowd.failures);
@@ -264,6 +267,7 @@ mod tests {
             join: false,
             window: 2,
             workers: 1,
+            tls: None,
         };
         let crowd = Crowd::start(&plan, 0, 4, Duration::from_secs(10)).unwrap();
         assert_eq!(crowd.len(), 0);

@@ -11,11 +11,12 @@
 use crate::login::{self, Proto, Step};
 use crate::net::{open, parse_digits, trim};
 use crate::stats::Histogram;
+use crate::tls::Sock;
 use crossbeam_channel::{Receiver, Sender};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -52,13 +53,15 @@ pub struct Shared {
     /// Timed lines received by the whole crowd.
     pub received: AtomicU64,
     pub events: Sender<Event>,
+    /// `chinwag-tls`: clients connect with TLS under this configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// What the controller hears about each client.
 pub enum Event {
     Welcomed {
         index: usize,
-        sock: Arc<TcpStream>,
+        sock: Arc<Sock>,
         started_us: u64,
         welcomed_us: u64,
         reconnects: u32,
@@ -113,7 +116,7 @@ impl Worker {
 
 /// One connection as a worker sees it.
 struct Conn {
-    sock: Arc<TcpStream>,
+    sock: Arc<Sock>,
     index: usize,
     step: Step,
     partial: Vec<u8>,
@@ -195,7 +198,9 @@ impl Loop {
 
     /// Starts a non-blocking connect for client `index`.
     fn connect(&mut self, index: usize, started_us: u64, reconnects: u32) -> Result<(), String> {
-        let sock = Arc::new(open(self.shared.addr).map_err(|e| format!("connect: {e}"))?);
+        let tcp = open(self.shared.addr).map_err(|e| format!("connect: {e}"))?;
+        let sock = Sock::new(tcp, self.shared.tls.as_ref()).map_err(|e| format!("tls: {e}"))?;
+        let sock = Arc::new(sock);
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
@@ -290,7 +295,7 @@ impl Loop {
             let Some(conn) = self.conns[slot].as_mut() else {
                 return;
             };
-            let n = match (&*conn.sock).read(&mut self.buf) {
+            let n = match conn.sock.read(&mut self.buf) {
                 Ok(0) => return self.failed(slot, "connection closed".into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

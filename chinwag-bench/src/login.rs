@@ -4,9 +4,9 @@
 
 use crate::net::send_all;
 use crate::procs::{password, user_name};
+use crate::tls::Sock;
 use chinwag::protocol::{self, Command, Request, ServerMsg, Then};
 use std::io;
-use std::net::TcpStream;
 
 /// The IRC channel every IRC client joins.
 pub const CHANNEL: &str = "#bench";
@@ -35,12 +35,13 @@ pub enum Step {
     Ready,
 }
 
-fn request(sock: &TcpStream, id: u64, cmd: Command) -> Result<(), String> {
-    send_all(sock, &protocol::encode(&Request { id, cmd })).map_err(|e| format!("send: {e}"))
+fn request(sock: &Sock, id: u64, cmd: Command) -> Result<(), String> {
+    sock.send_all(&protocol::encode(&Request { id, cmd }))
+        .map_err(|e| format!("send: {e}"))
 }
 
 /// The connection is up: the first login line(s).
-pub fn first(proto: Proto, sock: &TcpStream, i: usize) -> Result<Step, String> {
+pub fn first(proto: Proto, sock: &Sock, i: usize) -> Result<Step, String> {
     match proto {
         Proto::Chinwag => {
             let hello = Command::Hello {
@@ -64,24 +65,25 @@ pub fn first(proto: Proto, sock: &TcpStream, i: usize) -> Result<Step, String> {
 }
 
 /// IRC: joins the bench channel.
-pub fn join(sock: &TcpStream) -> Result<Step, String> {
-    send_all(sock, format!("JOIN {CHANNEL}\r\n").as_bytes()).map_err(|e| format!("send: {e}"))?;
+pub fn join(sock: &Sock) -> Result<Step, String> {
+    sock.send_all(format!("JOIN {CHANNEL}\r\n").as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     Ok(Step::Join)
 }
 
 /// Answers an IRC `PING` line.
-pub fn pong(sock: &TcpStream, ping: &[u8]) -> io::Result<()> {
+pub fn pong(sock: &Sock, ping: &[u8]) -> io::Result<()> {
     let mut line = b"PONG".to_vec();
     line.extend_from_slice(&ping[4.min(ping.len())..]);
     line.extend_from_slice(b"\r\n");
-    send_all(sock, &line)
+    sock.send_all(&line)
 }
 
 /// One line arrived during login at `step`: the next step (or the same).
 pub fn advance(
     proto: Proto,
     step: Step,
-    sock: &TcpStream,
+    sock: &Sock,
     line: &[u8],
     i: usize,
 ) -> Result<Step, String> {
@@ -91,7 +93,7 @@ pub fn advance(
     }
 }
 
-fn chinwag(step: Step, sock: &TcpStream, line: &[u8], i: usize) -> Result<Step, String> {
+fn chinwag(step: Step, sock: &Sock, line: &[u8], i: usize) -> Result<Step, String> {
     if line.starts_with(b"{\"ev\":\"bye\"") || line.starts_with(b"{\"ev\":\"error\"") {
         return Err(String::from_utf8_lossy(line).into_owned());
     }
@@ -122,7 +124,7 @@ fn chinwag(step: Step, sock: &TcpStream, line: &[u8], i: usize) -> Result<Step, 
     }
 }
 
-fn irc(step: Step, sock: &TcpStream, line: &[u8]) -> Result<Step, String> {
+fn irc(step: Step, sock: &Sock, line: &[u8]) -> Result<Step, String> {
     let text = String::from_utf8_lossy(line);
     let mut words = text.split(' ');
     let first = words.next().unwrap_or("");

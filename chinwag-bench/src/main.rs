@@ -35,6 +35,7 @@ mod procs;
 mod report;
 mod scenarios;
 mod stats;
+mod tls;
 mod udp;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -75,6 +76,10 @@ pub struct Cli {
     /// Longest wait, in seconds, for a crowd to log in (the rest count as failed).
     #[arg(long, global = true, default_value_t = 300.0)]
     pub login_timeout: f64,
+    /// Also measure chinwag with TLS (a `chinwag-tls` row beside `chinwag`; for udp,
+    /// sealed transfers beside plain ones).
+    #[arg(long, global = true)]
+    pub tls: bool,
     #[command(subcommand)]
     pub scenario: Scenario,
 }
@@ -97,8 +102,8 @@ impl Against {
         use procs::Kind as K;
         match self {
             Against::Both | Against::All => true,
-            Against::Chinwag => kind == K::Chinwag,
-            Against::Irc => kind != K::Chinwag,
+            Against::Chinwag => matches!(kind, K::Chinwag | K::ChinwagTls),
+            Against::Irc => !matches!(kind, K::Chinwag | K::ChinwagTls),
             Against::Ngircd => kind == K::Ngircd,
             Against::Inspircd => kind == K::Inspircd,
         }
@@ -228,6 +233,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         window: cli.window,
         workers: cli.workers.max(1),
         login_timeout: std::time::Duration::from_secs_f64(cli.login_timeout.max(0.1)),
+        tls: cli.tls,
     };
     let outcome = scenarios::run(&ctx, &cli.scenario)?;
     outcome.print_table();

@@ -23,6 +23,8 @@ pub fn free_port() -> io::Result<u16> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Chinwag,
+    /// chinwag-server with `--tls`, its clients on TLS (`--tls`).
+    ChinwagTls,
     Ngircd,
     Inspircd,
 }
@@ -31,6 +33,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Chinwag => "chinwag",
+            Kind::ChinwagTls => "chinwag-tls",
             Kind::Ngircd => "ngircd",
             Kind::Inspircd => "inspircd",
         }
@@ -38,7 +41,7 @@ impl Kind {
 
     pub fn proto(self) -> Proto {
         match self {
-            Kind::Chinwag => Proto::Chinwag,
+            Kind::Chinwag | Kind::ChinwagTls => Proto::Chinwag,
             Kind::Ngircd | Kind::Inspircd => Proto::Irc,
         }
     }
@@ -48,6 +51,8 @@ impl Kind {
 pub struct Server {
     pub kind: Kind,
     pub addr: SocketAddr,
+    /// `chinwag-tls`: the client configuration that trusts its certificate.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     child: Child,
     _dir: TempDir,
 }
@@ -56,7 +61,12 @@ impl Server {
     /// Starts `chinwag-server` quietly on a free port with room for `max_clients`. When
     /// `users` is given, credentials.txt is written first with `bench0..users` (password
     /// `pw` + the number).
-    pub fn chinwag(exe: &Path, max_clients: usize, users: usize) -> Result<Server, String> {
+    pub fn chinwag(
+        exe: &Path,
+        max_clients: usize,
+        users: usize,
+        tls: bool,
+    ) -> Result<Server, String> {
         let dir = crate::udp::temp_dir("chinwag").map_err(|e| format!("temp dir: {e}"))?;
         let mut creds = String::new();
         for i in 0..users {
@@ -66,7 +76,12 @@ impl Server {
             .map_err(|e| format!("cannot write credentials: {e}"))?;
         let port = free_port().map_err(|e| e.to_string())?;
         let log = fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
+        let pinned = match tls {
+            true => Some(crate::tls::pinned_config(dir.path())?),
+            false => None,
+        };
         let child = Command::new(exe)
+            .args(tls.then_some("--tls"))
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1", "-q", "--signup", "--rate-limit", "0"])
             .arg("--data-dir")
@@ -78,7 +93,10 @@ impl Server {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-        Server::wait_up(Kind::Chinwag, port, child, dir)
+        let kind = if tls { Kind::ChinwagTls } else { Kind::Chinwag };
+        let mut server = Server::wait_up(kind, port, child, dir)?;
+        server.tls = pinned;
+        Ok(server)
     }
 
     /// Starts an IRC server (ngircd or InspIRCd) in the foreground with a generated
@@ -107,6 +125,7 @@ impl Server {
                 return Ok(Server {
                     kind,
                     addr,
+                    tls: None,
                     child,
                     _dir: dir,
                 });

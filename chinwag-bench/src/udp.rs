@@ -7,7 +7,8 @@
 //! ceiling: bare `send` calls of full-size datagrams with nothing on top. Sizes are in MB
 //! of 1,000,000 bytes.
 
-use chinwag::transfer::{send_file, LossConfig, Receiver, RecvEvent, DATAGRAM};
+use chinwag::tls::new_transfer_key;
+use chinwag::transfer::{send_file_sealed, LossConfig, Receiver, RecvEvent, DATAGRAM};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use std::fs::{self, File};
@@ -67,8 +68,9 @@ fn hash_of(path: &Path) -> io::Result<blake3::Hash> {
 }
 
 /// Sends a random `size_mb` MB file over the UDP transport on loopback and verifies the
-/// received copy; the time covers `send_file` end to end.
-pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
+/// received copy; the time covers `send_file` end to end. `sealed`: every datagram sealed
+/// under a fresh key, as between clients on TLS.
+pub fn bench(size_mb: u64, loss: &LossConfig, sealed: bool) -> io::Result<BenchResult> {
     let tmp = temp_dir("udp")?;
     let (src_dir, dst_dir) = (tmp.path().join("src"), tmp.path().join("dst"));
     fs::create_dir_all(&src_dir)?;
@@ -78,9 +80,13 @@ pub fn bench(size_mb: u64, loss: &LossConfig) -> io::Result<BenchResult> {
     let (tx, rx) = crossbeam_channel::unbounded();
     let recv = Receiver::bind(([127, 0, 0, 1], 0).into(), dst_dir, *loss, tx)?;
     let dest: SocketAddr = ([127, 0, 0, 1], recv.local_port()).into();
-    recv.expect("benchtoken", "bench", "bench.bin");
+    let key = sealed.then(new_transfer_key);
+    match &key {
+        Some(key) => recv.expect_sealed("benchtoken", "bench", "bench.bin", key),
+        None => recv.expect("benchtoken", "bench", "bench.bin"),
+    }
     let t0 = Instant::now();
-    let sent = send_file(dest, "benchtoken", &src, loss, &mut |_, _| {})
+    let sent = send_file_sealed(dest, "benchtoken", &src, loss, key.as_ref(), &mut |_, _| {})
         .map_err(|e| io::Error::other(format!("send_file: {e}")))?;
     let secs = t0.elapsed().as_secs_f64();
     match rx.recv_timeout(Duration::from_secs(30)) {

@@ -8,8 +8,7 @@
 //! [`Opener`], never handed on; a replayed one is a duplicate, which the transport's
 //! sequence numbers already discard.
 
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes a sealed datagram adds: the counter and the Poly1305 tag.
@@ -34,52 +33,63 @@ fn nonce(dir: Direction, counter: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[..4].copy_from_slice(&(dir as u32).to_be_bytes());
     n[4..].copy_from_slice(&counter.to_be_bytes());
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
+}
+
+fn cipher(key: &TransferKey) -> LessSafeKey {
+    let key = UnboundKey::new(&CHACHA20_POLY1305, key).expect("a 256-bit key");
+    LessSafeKey::new(key)
 }
 
 /// Seals what one side sends in one direction.
 pub struct Sealer {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     dir: Direction,
     next: AtomicU64,
 }
 
 impl Sealer {
     pub fn new(key: &TransferKey, dir: Direction) -> Sealer {
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
         Sealer {
-            cipher,
+            cipher: cipher(key),
             dir,
             next: AtomicU64::new(0),
         }
     }
 
+    /// Appends the sealed form of `plain` to `out`, encrypting in place (no allocation
+    /// once `out` has grown: the per-datagram path).
+    pub fn seal_append(&self, plain: &[u8], out: &mut Vec<u8>) {
+        let counter = self.next.fetch_add(1, Ordering::Relaxed);
+        out.extend_from_slice(&counter.to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(plain);
+        let tag = self
+            .cipher
+            .seal_in_place_separate_tag(nonce(self.dir, counter), Aad::empty(), &mut out[start..])
+            .expect("ChaCha20-Poly1305 seals any datagram-sized input");
+        out.extend_from_slice(tag.as_ref());
+    }
+
     /// The sealed form of `plain`.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        let counter = self.next.fetch_add(1, Ordering::Relaxed);
-        let sealed = self
-            .cipher
-            .encrypt(&nonce(self.dir, counter), plain)
-            .expect("ChaCha20-Poly1305 seals any datagram-sized input");
-        let mut out = Vec::with_capacity(8 + sealed.len());
-        out.extend_from_slice(&counter.to_be_bytes());
-        out.extend_from_slice(&sealed);
+        let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
+        self.seal_append(plain, &mut out);
         out
     }
 }
 
 /// Opens what one side receives from one direction, counting what it drops.
 pub struct Opener {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     dir: Direction,
     dropped: AtomicU64,
 }
 
 impl Opener {
     pub fn new(key: &TransferKey, dir: Direction) -> Opener {
-        let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
         Opener {
-            cipher,
+            cipher: cipher(key),
             dir,
             dropped: AtomicU64::new(0),
         }
@@ -87,17 +97,32 @@ impl Opener {
 
     /// The plaintext of an authentic datagram; `None` (and one more dropped) otherwise.
     pub fn open(&self, datagram: &[u8]) -> Option<Vec<u8>> {
-        let opened = datagram
-            .split_first_chunk::<8>()
-            .filter(|(_, rest)| rest.len() >= 16)
-            .and_then(|(counter, rest)| {
-                let n = nonce(self.dir, u64::from_be_bytes(*counter));
-                self.cipher.decrypt(&n, rest).ok()
-            });
-        if opened.is_none() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let mut copy = datagram.to_vec();
+        let range = self.open_in_place(&mut copy)?;
+        Some(copy[range].to_vec())
+    }
+
+    /// [`Opener::open`] in place: decrypts `datagram` where it lies and returns where the
+    /// plaintext is in it; `None` (counted) if it fails, its bytes then garbage.
+    pub fn open_in_place(&self, datagram: &mut [u8]) -> Option<std::ops::Range<usize>> {
+        let opened = (datagram.len() >= SEAL_OVERHEAD)
+            .then(|| {
+                let (head, rest) = datagram.split_at_mut(8);
+                let counter = u64::from_be_bytes(head.try_into().expect("8 bytes"));
+                let n = nonce(self.dir, counter);
+                self.cipher
+                    .open_in_place(n, Aad::empty(), rest)
+                    .ok()
+                    .map(|p| p.len())
+            })
+            .flatten();
+        match opened {
+            Some(len) => Some(8..8 + len),
+            None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
-        opened
     }
 
     /// How many datagrams failed authentication so far.

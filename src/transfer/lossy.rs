@@ -123,8 +123,14 @@ impl LossySocket {
     /// "this datagram is lost" (full buffer, ICMP refusal) are swallowed: the
     /// protocol recovers from loss anyway.
     pub fn send(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
-        let sealed = self.seals.as_ref().and_then(|s| s.seal(buf, to));
-        let buf = sealed.as_deref().unwrap_or(buf);
+        let mut seals = self.seals.take();
+        let sealed = seals.as_mut().and_then(|s| s.seal(buf, to));
+        let res = self.send_sealed(sealed.unwrap_or(buf), to);
+        self.seals = seals;
+        res
+    }
+
+    fn send_sealed(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<()> {
         if self.cfg.is_off() {
             return self.raw(buf, to);
         }

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -105,6 +106,8 @@ pub(crate) struct Seals {
     bound: HashMap<SocketAddr, Arc<Pair>>,
     /// The key the last datagram opened under (`None`: it came plain).
     last: Option<KeyId>,
+    /// Where the datagram being sent is sealed (reused: no allocation per datagram).
+    scratch: Vec<u8>,
 }
 
 impl Seals {
@@ -127,18 +130,18 @@ impl Seals {
             ring,
             bound: HashMap::new(),
             last: None,
+            scratch: Vec::with_capacity(super::DATAGRAM + OVERHEAD),
         }
     }
 
     /// What to send for `plain` to `to`: sealed if `to` is a sealed peer.
-    pub(crate) fn seal(&self, plain: &[u8], to: SocketAddr) -> Option<Vec<u8>> {
+    pub(crate) fn seal(&mut self, plain: &[u8], to: SocketAddr) -> Option<&[u8]> {
         let pair = self.own.as_ref().or_else(|| self.bound.get(&to))?;
-        let sealed = pair.sealer.seal(plain);
-        let mut out = Vec::with_capacity(9 + sealed.len());
-        out.push(SEALED);
-        out.extend_from_slice(&pair.id);
-        out.extend_from_slice(&sealed);
-        Some(out)
+        self.scratch.clear();
+        self.scratch.push(SEALED);
+        self.scratch.extend_from_slice(&pair.id);
+        pair.sealer.seal_append(plain, &mut self.scratch);
+        Some(&self.scratch)
     }
 
     /// Opens the `n` bytes of `buf` that came from `from` in place: the plain length, or
@@ -146,7 +149,7 @@ impl Seals {
     pub(crate) fn open(&mut self, buf: &mut [u8], n: usize, from: SocketAddr) -> Option<usize> {
         self.last = None;
         let opened = match buf[..n].split_first() {
-            Some((&SEALED, rest)) if rest.len() >= 8 => self.open_sealed(rest, from),
+            Some((&SEALED, rest)) if rest.len() >= 8 => self.open_sealed(&mut buf[1..n], from),
             _ if self.own.is_none() && !self.bound.contains_key(&from) => return Some(n),
             _ => None,
         };
@@ -154,25 +157,28 @@ impl Seals {
             self.ring.1.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        buf[..plain.len()].copy_from_slice(&plain);
-        Some(plain.len())
+        let len = plain.len();
+        buf.copy_within(1 + plain.start..1 + plain.end, 0);
+        Some(len)
     }
 
-    fn open_sealed(&mut self, rest: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
-        let (id, sealed) = rest.split_at(8);
-        let pair = match &self.own {
-            Some(own) => own.clone(),
-            None => self.ring.0.lock().by_id.get(id)?.clone(),
+    /// Opens `[id][sealed]` in place; where the plaintext is, after the id.
+    fn open_sealed(&mut self, rest: &mut [u8], from: SocketAddr) -> Option<Range<usize>> {
+        let (id, sealed) = rest.split_at_mut(8);
+        let pair = match (&self.own, self.bound.get(&from)) {
+            (Some(own), _) => own.clone(),
+            (None, Some(pair)) if pair.id == *id => pair.clone(),
+            (None, _) => self.ring.0.lock().by_id.get(&*id)?.clone(),
         };
-        if pair.id != id {
+        if pair.id != *id {
             return None;
         }
-        let plain = pair.opener.open(sealed)?;
+        let plain = pair.opener.open_in_place(sealed)?;
         self.last = Some(pair.id);
         if self.own.is_none() {
-            self.bound.insert(from, pair);
+            self.bound.entry(from).or_insert(pair);
         }
-        Some(plain)
+        Some(8 + plain.start..8 + plain.end)
     }
 
     /// Whether a START presenting `token` may begin a transfer: sealed with the token's
@@ -201,7 +207,7 @@ mod tests {
         let ring = Keyring::default();
         ring.add("sealed", &key);
         let mut audience = Seals::with(None, ring);
-        let presenter = Seals::presenter(&key);
+        let mut presenter = Seals::presenter(&key);
         let (p, stranger): (SocketAddr, SocketAddr) = (
             "127.0.0.1:1".parse().unwrap(),
             "127.0.0.1:2".parse().unwrap(),
@@ -213,15 +219,14 @@ mod tests {
         assert_eq!(audience.open(&mut buf, 3, stranger), Some(3));
         assert!(audience.admits("plain") && !audience.admits("sealed"));
         // ...a sealed one opens and binds its address...
-        let sealed = presenter.seal(b"start", p).unwrap();
+        let sealed = presenter.seal(b"start", p).unwrap().to_vec();
         buf[..sealed.len()].copy_from_slice(&sealed);
         assert_eq!(audience.open(&mut buf, sealed.len(), p), Some(5));
         assert_eq!(&buf[..5], b"start");
         assert!(!audience.admits("plain") && audience.admits("sealed"));
         // ...and the answer goes back sealed, which only the presenter opens.
-        let back = audience.seal(b"ack", p).unwrap();
+        let back = audience.seal(b"ack", p).unwrap().to_vec();
         assert!(audience.seal(b"ack", stranger).is_none());
-        let mut presenter = presenter;
         buf[..back.len()].copy_from_slice(&back);
         assert_eq!(presenter.open(&mut buf, back.len(), p), Some(3));
 

@@ -23,13 +23,19 @@ fn mb_row(name: &str, r: &BenchResult) -> Row {
     row
 }
 
-pub fn udp(size_mb: u64) -> Result<Vec<Row>, String> {
+/// The transport at 0/1/5% loss (with `tls`, each also sealed, as over TLS), then the
+/// yardsticks.
+pub fn udp(size_mb: u64, tls: bool) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
-    for (name, drop) in [
-        ("udp 0% loss", 0.0),
-        ("udp 1% loss", 0.01),
-        ("udp 5% loss", 0.05),
-    ] {
+    let runs = [
+        ("udp 0% loss", 0.0, false),
+        ("udp 0% loss sealed", 0.0, true),
+        ("udp 1% loss", 0.01, false),
+        ("udp 1% loss sealed", 0.01, true),
+        ("udp 5% loss", 0.05, false),
+        ("udp 5% loss sealed", 0.05, true),
+    ];
+    for (name, drop, sealed) in runs.into_iter().filter(|r| tls || !r.2) {
         eprintln!("udp: {size_mb} MB, {name}...");
         let loss = LossConfig {
             drop,
@@ -37,7 +43,7 @@ pub fn udp(size_mb: u64) -> Result<Vec<Row>, String> {
             reorder: 0.0,
             seed: 7,
         };
-        let r = udp::bench(size_mb, &loss).map_err(|e| format!("{name}: {e}"))?;
+        let r = udp::bench(size_mb, &loss, sealed).map_err(|e| format!("{name}: {e}"))?;
         rows.push(mb_row(name, &r));
     }
     eprintln!("udp: {size_mb} MB, plain TCP copy...");

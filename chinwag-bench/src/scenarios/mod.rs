@@ -27,6 +27,8 @@ pub struct Ctx {
     pub workers: usize,
     /// Longest wait for a crowd to log in.
     pub login_timeout: Duration,
+    /// `--tls`: chinwag over TLS too.
+    pub tls: bool,
 }
 
 /// Logins in flight while an InspIRCd crowd is set up: below its listen backlog of 128.
@@ -43,6 +45,9 @@ impl Ctx {
         let mut kinds = Vec::new();
         if wanted(Kind::Chinwag) {
             kinds.push(Kind::Chinwag);
+            if self.tls {
+                kinds.push(Kind::ChinwagTls);
+            }
         }
         for (kind, path) in [
             (Kind::Ngircd, &self.ngircd),
@@ -68,7 +73,8 @@ impl Ctx {
 
     fn start(&self, kind: Kind, clients: usize, users: usize) -> Result<Server, String> {
         match kind {
-            Kind::Chinwag => Server::chinwag(&self.exe, clients + 64, users),
+            Kind::Chinwag => Server::chinwag(&self.exe, clients + 64, users, false),
+            Kind::ChinwagTls => Server::chinwag(&self.exe, clients + 64, users, true),
             Kind::Ngircd => Server::irc(kind, self.ngircd.as_deref().expect("checked")),
             Kind::Inspircd => Server::irc(kind, self.inspircd.as_deref().expect("checked")),
         }
@@ -90,6 +96,7 @@ impl Ctx {
             join,
             window,
             workers: self.workers,
+            tls: server.tls.clone(),
         }
     }
 
@@ -214,7 +221,7 @@ fn other_parts(ctx: &Ctx, scenario: &Scenario, notes: &mut Vec<String>) -> Resul
             format!("udp, {size_mb} MB"),
             json!({"size_mb": size_mb}),
             vec!["mb_per_s"],
-            files::udp(size_mb)?,
+            files::udp(size_mb, ctx.tls)?,
         ),
         Scenario::Forum { size_mb } => (
             format!("forum, {size_mb} MB"),
