@@ -194,6 +194,22 @@ pub fn tls_first_use(fingerprint: &str) -> String {
 /// The first-use question (no newline: the answer follows on the line).
 pub const TRUST_THIS_SERVER: &str = "Trust this server? [y/N] ";
 
+/// An upload from a peer has started (on a terminal, above its progress bar).
+pub fn receiving(file: &str, from: &str) -> String {
+    format!("Receiving {file} from {from}")
+}
+/// An upload from a peer is saved: as `FROM_FILE`, or under a free name beside it.
+pub fn received(file: &str, from: &str, saved_as: &str) -> String {
+    match saved_as == format!("{from}_{file}") || saved_as.is_empty() {
+        true => format!("Received {file} from {from}"),
+        false => format!("Received {file} from {from}, saved as {saved_as}"),
+    }
+}
+/// The audience already receives as many uploads as it takes at once.
+pub fn receiving_too_many(user: &str) -> String {
+    format!("Error. {user} is receiving too many files, try later")
+}
+
 /// The private-messaging consent question (a prompt: no newline in scripted mode).
 pub fn private_question(from: &str) -> String {
     format!("{from} would like to private message, enter y or n: ")

@@ -14,10 +14,11 @@ pub mod peer;
 pub mod private;
 mod progress;
 pub mod secure;
+mod udp;
 
 use crate::protocol::{Command, Response, Then};
 use crate::text;
-use crate::transfer::{self, LossConfig, RecvEvent};
+use crate::transfer;
 use commands::Input;
 use input::LineSource;
 use link::{Ctx, Link, Shared};
@@ -115,16 +116,7 @@ fn start(opts: Options) -> Result<i32, String> {
     if stream.is_tls() {
         chat.use_tls(peer::PeerIdentity::generate().map_err(|e| format!("Error. {e}"))?);
     }
-    let cwd = std::env::current_dir().map_err(|e| format!("Error. No working directory: {e}"))?;
-    let (udp_tx, udp_rx) = crossbeam_channel::unbounded();
-    let udp_addr = SocketAddr::from(([0, 0, 0, 0], opts.udp_port));
-    let udp =
-        transfer::Receiver::bind(udp_addr, cwd, LossConfig::from_env(), udp_tx).map_err(|e| {
-            format!(
-                "Error. Cannot receive files on UDP port {}: {e}",
-                opts.udp_port
-            )
-        })?;
+    let udp = udp::receive(&printer, opts.udp_port, lines.is_terminal())?;
     let udp = Arc::new(udp);
     let shared = Arc::new(Shared {
         editing: lines.editing(),
@@ -133,7 +125,6 @@ fn start(opts: Options) -> Result<i32, String> {
     shared
         .interactive
         .store(lines.is_terminal(), Ordering::SeqCst);
-    report_udp_events(printer.clone(), udp_rx);
     if lines.is_terminal() {
         exit_on_signals(shared.clone(), chat.clone());
     }
@@ -176,24 +167,6 @@ fn exit_on_signals(shared: Arc<Shared>, chat: PrivateChat) {
                 shared.leaving.store(true, Ordering::SeqCst);
                 chat.shutdown();
                 link::exit_now(&shared, 0);
-            }
-        });
-}
-
-/// Prints what the UDP receiver reports, until it shuts down.
-fn report_udp_events(printer: Printer, rx: crossbeam_channel::Receiver<RecvEvent>) {
-    let _ = std::thread::Builder::new()
-        .name("udp-events".into())
-        .spawn(move || {
-            for ev in rx {
-                match ev {
-                    RecvEvent::Received { from, file, .. } => {
-                        printer.line(&format!("Received {file} from {from}"))
-                    }
-                    RecvEvent::Failed { from, file, reason } => printer.line(&format!(
-                        "Error. Receiving {file} from {from} failed: {reason}"
-                    )),
-                }
             }
         });
 }
@@ -386,7 +359,8 @@ impl Client {
                 }) = &resp
                 {
                     let key = key.as_deref().and_then(crate::tls::key_from_hex);
-                    self.udp_upload(user, file, path, addr.clone(), (token.clone(), key));
+                    let to = (addr.clone(), token.clone(), key);
+                    udp::upload(&self.printer, user, file, path, to);
                 }
                 resp
             }
@@ -456,46 +430,6 @@ impl Client {
         let resp = self.link.call(Command::Dwn { title, file });
         self.link.shared.download.lock().take();
         self.finish_or_continue(resp)
-    }
-
-    /// Sends a file to a peer over UDP in the background.
-    fn udp_upload(
-        &self,
-        user: String,
-        file: String,
-        path: PathBuf,
-        addr: String,
-        (token, key): (String, Option<crate::tls::TransferKey>),
-    ) {
-        let printer = self.printer.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("udp-upload-{file}"))
-            .spawn(move || {
-                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                let bar = progress::Progress::start(&printer, &file, &user, size);
-                let res = addr
-                    .parse::<SocketAddr>()
-                    .map_err(|e| e.to_string())
-                    .and_then(|a| {
-                        transfer::send_file_sealed(
-                            a,
-                            &token,
-                            &path,
-                            &LossConfig::from_env(),
-                            key.as_ref(),
-                            &mut |done, total| bar.update(done, total),
-                        )
-                        .map_err(|e| e.to_string())
-                    });
-                bar.finish(&match res {
-                    Ok(_) => format!("{file} has been uploaded"),
-                    Err(e) => format!("Error. Upload of {file} to {user} failed: {e}"),
-                });
-            });
-        if let Err(e) = spawned {
-            self.printer
-                .line(&format!("Error. Cannot start the upload: {e}"));
-        }
     }
 }
 

@@ -31,10 +31,20 @@ impl Progress {
     pub fn start(printer: &Printer, file: &str, user: &str, size: u64) -> Progress {
         let bar = std::io::stdout()
             .is_terminal()
-            .then(|| new_bar(printer, file, user, size));
+            .then(|| new_bar(printer, format!("{} -> {}", clip(file), clip(user)), size));
         Progress {
             printer: printer.clone(),
             bar,
+        }
+    }
+
+    /// Starts a bar for receiving `file` (`size` bytes) from `from` (only call this on a
+    /// terminal).
+    pub fn receiving(printer: &Printer, file: &str, from: &str, size: u64) -> Progress {
+        let label = format!("{} <- {}", clip(file), clip(from));
+        Progress {
+            printer: printer.clone(),
+            bar: Some(new_bar(printer, label, size)),
         }
     }
 
@@ -58,7 +68,7 @@ impl Progress {
     }
 }
 
-fn new_bar(printer: &Printer, file: &str, user: &str, size: u64) -> (u64, ProgressBar) {
+fn new_bar(printer: &Printer, label: String, size: u64) -> (u64, ProgressBar) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let sink = BarSink {
         printer: printer.clone(),
@@ -72,7 +82,6 @@ fn new_bar(printer: &Printer, file: &str, user: &str, size: u64) -> (u64, Progre
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let label = format!("{} -> {}", clip(file), clip(user));
     let bar = ProgressBar::with_draw_target(Some(size), target)
         .with_style(style)
         .with_prefix(label);

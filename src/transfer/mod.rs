@@ -29,14 +29,46 @@ mod wire;
 mod test_files;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
 
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use lossy::LossConfig;
-pub use receiver::{Receiver, RecvEvent};
+pub use receiver::Receiver;
 pub use sender::{send_file, send_file_sealed};
+
+/// What the receiver reports to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecvEvent {
+    Received {
+        from: String,
+        file: String,
+        saved_as: PathBuf,
+    },
+    Failed {
+        from: String,
+        file: String,
+        reason: String,
+    },
+}
+
+/// How far an incoming upload has got (for a progress bar); `done` 0 when it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecvProgress {
+    pub from: String,
+    pub file: String,
+    pub done: u64,
+    pub size: u64,
+}
+
+/// Most uploads one client receives at once; a START past it is refused (ABORT_BUSY).
+pub const MAX_INCOMING: usize = 8;
+/// Least time between two progress reports of one incoming upload.
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// Total UDP payload of a data datagram (header included). Must stay <= 1,400.
 pub const DATAGRAM: usize = 1200;
@@ -73,6 +105,8 @@ pub enum TransferError {
     TooLarge,
     /// The receiver aborted the transfer with this reason.
     PeerAborted(String),
+    /// The receiver already receives [`MAX_INCOMING`] uploads.
+    Busy,
 }
 
 impl fmt::Display for TransferError {
@@ -86,6 +120,7 @@ impl fmt::Display for TransferError {
             TransferError::FileChanged => f.write_str("file changed while reading"),
             TransferError::TooLarge => f.write_str("file too large"),
             TransferError::PeerAborted(r) => write!(f, "peer aborted: {r}"),
+            TransferError::Busy => f.write_str("the audience is receiving too many files"),
         }
     }
 }

@@ -24,7 +24,8 @@ use parking_lot::Mutex;
 use super::lossy::{LossConfig, LossySocket};
 use super::session::{Outcome, Session, Start};
 use super::wire::{self, Packet};
-use super::{bind_udp, valid_file_name, PEER_TIMEOUT, WINDOW};
+use super::{bind_udp, valid_file_name, RecvEvent, RecvProgress};
+use super::{MAX_INCOMING, PEER_TIMEOUT, WINDOW};
 
 /// How long a finished session lingers to answer a repeated FIN.
 const LINGER: Duration = Duration::from_secs(10);
@@ -33,21 +34,6 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// RTO and a small part of the time its window lasts).
 const ACK_DELAY: Duration = Duration::from_micros(500);
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
-
-/// What the receiver reports to the client.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RecvEvent {
-    Received {
-        from: String,
-        file: String,
-        saved_as: PathBuf,
-    },
-    Failed {
-        from: String,
-        file: String,
-        reason: String,
-    },
-}
 
 /// Expected transfers by token: (from, file).
 type Expected = Arc<Mutex<HashMap<String, (String, String)>>>;
@@ -70,6 +56,17 @@ impl Receiver {
         loss: LossConfig,
         events: Sender<RecvEvent>,
     ) -> io::Result<Receiver> {
+        Receiver::bind_with_progress(addr, dir, loss, events, None)
+    }
+
+    /// Like [`bind`](Receiver::bind), reporting each upload's progress on `progress`.
+    pub fn bind_with_progress(
+        addr: SocketAddr,
+        dir: PathBuf,
+        loss: LossConfig,
+        events: Sender<RecvEvent>,
+        progress: Option<Sender<RecvProgress>>,
+    ) -> io::Result<Receiver> {
         let udp = bind_udp(addr)?;
         let port = udp.local_addr()?.port();
         let expected: Expected = Arc::default();
@@ -81,6 +78,7 @@ impl Receiver {
             dir,
             expected: expected.clone(),
             events: events.clone(),
+            progress,
             stop: stop.clone(),
             sessions: HashMap::new(),
             ctl: Vec::with_capacity(600),
@@ -143,6 +141,7 @@ struct Worker {
     dir: PathBuf,
     expected: Expected,
     events: Sender<RecvEvent>,
+    progress: Option<Sender<RecvProgress>>,
     stop: Arc<AtomicBool>,
     sessions: HashMap<(SocketAddr, u32), Session>,
     ctl: Vec<u8>,
@@ -242,8 +241,11 @@ impl Worker {
         let Some((user, file)) = self.expected.lock().remove(token) else {
             return; // unknown or used token: stay silent
         };
+        let open = self.sessions.values().filter(|s| s.is_open()).count();
         let refuse = if name != file || !valid_file_name(name) || !valid_file_name(&user) {
             Some((wire::ABORT_REFUSED, "file name mismatch".to_string()))
+        } else if open >= MAX_INCOMING {
+            Some((wire::ABORT_BUSY, "receiving too many files".into()))
         } else {
             let st = Start {
                 dir: &self.dir,
@@ -256,6 +258,7 @@ impl Worker {
             };
             match Session::open(&st) {
                 Ok(s) => {
+                    let _ = self.progress.as_ref().map(|tx| tx.send(s.progress()));
                     self.sessions.insert((from, sid), s);
                     None
                 }
@@ -281,6 +284,9 @@ impl Worker {
             return;
         };
         s.last_heard = Instant::now();
+        if let Some(tx) = self.progress.as_ref().filter(|_| s.due_report()) {
+            let _ = tx.send(s.progress());
+        }
         match s.on_data(seq, ts, payload) {
             Ok(true) => {
                 s.ack(&mut self.ctl);

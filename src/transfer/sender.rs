@@ -356,7 +356,7 @@ impl Link {
     fn abort(&mut self, e: &TransferError) {
         if matches!(
             e,
-            TransferError::PeerAborted(_) | TransferError::ChecksumMismatch
+            TransferError::PeerAborted(_) | TransferError::ChecksumMismatch | TransferError::Busy
         ) {
             return;
         }
@@ -371,6 +371,7 @@ impl Link {
 fn abort_error(code: u8, reason: String) -> TransferError {
     match code {
         wire::ABORT_CHECKSUM => TransferError::ChecksumMismatch,
+        wire::ABORT_BUSY => TransferError::Busy,
         _ => TransferError::PeerAborted(reason),
     }
 }

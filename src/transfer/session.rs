@@ -48,6 +48,8 @@ pub(crate) struct Session {
     unacked: u32,
     last_ts: u32,
     pub last_heard: Instant,
+    /// When progress was last reported.
+    pub last_report: Instant,
     /// Set once finished; the session lingers to answer repeated FINs.
     pub outcome: Option<(Outcome, Instant)>,
 }
@@ -109,6 +111,7 @@ impl Session {
             unacked: 0,
             last_ts: 0,
             last_heard: Instant::now(),
+            last_report: Instant::now(),
             outcome: None,
         })
     }
@@ -217,8 +220,32 @@ impl Session {
                 "checksum mismatch".into(),
             ));
         }
-        fs::rename(&self.tmp, &self.dest)?;
-        Ok(Outcome::Saved(self.dest.clone()))
+        let saved = claim_free_name(&self.tmp, &self.dest)?;
+        Ok(Outcome::Saved(saved))
+    }
+
+    /// File bytes received in order so far.
+    pub fn received(&self) -> u64 {
+        (self.cum as u64 * self.chunk as u64).min(self.size)
+    }
+
+    /// Time for another progress report (at most every `PROGRESS_EVERY`)?
+    pub fn due_report(&mut self) -> bool {
+        let due = self.last_report.elapsed() >= super::PROGRESS_EVERY;
+        if due {
+            self.last_report = Instant::now();
+        }
+        due
+    }
+
+    /// Where this upload has got, for the client's progress bar.
+    pub fn progress(&self) -> super::RecvProgress {
+        super::RecvProgress {
+            from: self.from.clone(),
+            file: self.file.clone(),
+            done: self.received(),
+            size: self.size,
+        }
     }
 
     /// Record the outcome; failures remove the temp file immediately.
@@ -233,6 +260,37 @@ impl Session {
     pub fn is_open(&self) -> bool {
         self.outcome.is_none()
     }
+}
+
+/// Moves the verified temp file to `dest`, or if that exists to the first free
+/// `stem-N.ext` beside it: an existing file is never overwritten. A hard link fails
+/// rather than replace, so two uploads finishing at once cannot take the same name.
+fn claim_free_name(tmp: &Path, dest: &Path) -> io::Result<PathBuf> {
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
+        _ => (name, String::new()),
+    };
+    for n in 0u32.. {
+        let candidate = match n {
+            0 => dest.to_path_buf(),
+            n => dest.with_file_name(format!("{stem}-{n}{ext}")),
+        };
+        match fs::hard_link(tmp, &candidate) {
+            Ok(()) => {
+                let _ = fs::remove_file(tmp);
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            // No hard links here (some file systems): rename, after checking.
+            Err(_) if !candidate.exists() => {
+                fs::rename(tmp, &candidate)?;
+                return Ok(candidate);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free name"))
 }
 
 impl Drop for Session {

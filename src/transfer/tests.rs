@@ -16,15 +16,15 @@ use super::*;
 
 const MB: u64 = 1_000_000;
 
-struct Audience {
-    recv: Receiver,
-    events: Chan<RecvEvent>,
-    dir: PathBuf,
+pub(super) struct Audience {
+    pub recv: Receiver,
+    pub events: Chan<RecvEvent>,
+    pub dir: PathBuf,
     _tmp: TempDir,
 }
 
 impl Audience {
-    fn new(loss: LossConfig) -> Audience {
+    pub fn new(loss: LossConfig) -> Audience {
         let tmp = temp_dir("test-dst").unwrap();
         let (tx, events) = crossbeam_channel::unbounded();
         let dir = tmp.path().to_path_buf();
@@ -36,15 +36,15 @@ impl Audience {
             _tmp: tmp,
         }
     }
-    fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.recv.local_port()).into()
     }
-    fn event(&self, secs: u64) -> RecvEvent {
+    pub fn event(&self, secs: u64) -> RecvEvent {
         self.events
             .recv_timeout(Duration::from_secs(secs))
             .expect("receiver event")
     }
-    fn files(&self) -> Vec<String> {
+    pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(&self.dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -54,7 +54,7 @@ impl Audience {
     }
 }
 
-fn source(tmp: &TempDir, name: &str, bytes: u64, seed: u64) -> PathBuf {
+pub(super) fn source(tmp: &TempDir, name: &str, bytes: u64, seed: u64) -> PathBuf {
     let p = tmp.path().join(name);
     random_file(&p, bytes, seed).unwrap();
     p
@@ -227,14 +227,20 @@ fn unknown_token_gets_no_file() {
 }
 
 /// A raw protocol client for poking the receiver directly.
-fn raw_client() -> UdpSocket {
+pub(super) fn raw_client() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     s
 }
 
-fn raw_start(s: &UdpSocket, to: SocketAddr, token: &str, name: &str, size: u64) -> Option<Vec<u8>> {
+pub(super) fn raw_start(
+    s: &UdpSocket,
+    to: SocketAddr,
+    token: &str,
+    name: &str,
+    size: u64,
+) -> Option<Vec<u8>> {
     let mut b = Vec::new();
     wire::start(&mut b, 77, size, CHUNK as u16, token, name);
     s.send_to(&b, to).unwrap();

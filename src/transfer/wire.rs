@@ -30,6 +30,8 @@ pub(crate) const ABORT_IO: u8 = 3;
 pub(crate) const ABORT_SHUTDOWN: u8 = 4;
 pub(crate) const ABORT_TIMEOUT: u8 = 5;
 pub(crate) const ABORT_SENDER: u8 = 6;
+/// The audience already receives [`MAX_INCOMING`](super::MAX_INCOMING) uploads.
+pub(crate) const ABORT_BUSY: u8 = 7;
 
 /// A parsed datagram borrowing from the receive buffer. Kept unboxed (one
 /// variant carries a 256-byte SACK bitmap) so parsing never allocates.
