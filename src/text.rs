@@ -17,7 +17,14 @@ pub const NAME_RULE: &str =
 pub const SERVER_FULL: &str = "Error. Server is full, try again later";
 pub const SHUTTING_DOWN: &str = "Goodbye. Server shutting down";
 pub const INACTIVITY: &str = "You have been logged out due to inactivity";
+/// Sent this long before an idle logout, when the timeout is at least twice as long.
+pub const IDLE_WARNING_BEFORE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const IDLE_WARNING: &str = "You will be logged out in 30 s for inactivity";
 pub const INVALID_COMMAND: &str = "Error. Invalid command";
+/// On a terminal: an unknown command, and the one probably meant.
+pub fn did_you_mean(typed: &str, meant: &str) -> String {
+    format!("Error. Invalid command {typed}. Did you mean {meant}?")
+}
 pub const NOT_LOGGED_IN: &str = "Error. Log in first";
 pub const INVALID_USER: &str = "Error. Invalid user";
 pub const CANNOT_MESSAGE_SELF: &str = "Error. Cannot message self";

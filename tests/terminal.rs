@@ -242,3 +242,47 @@ fn an_upload_being_received_shows_a_bar_and_never_overwrites() {
     let kept = std::fs::read(yoda_dir.path().join("hans_lecture1.mp4")).unwrap();
     assert_eq!(kept, b"keep me");
 }
+
+#[test]
+fn the_idle_logout_is_announced_half_a_minute_ahead() {
+    use std::time::{Duration, Instant};
+    let s = TestServer::with(|c| c.timeout = Some(Duration::from_secs(60)));
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    yoda.type_text("a reply being typed");
+    // The timer's rule at a chosen `now`: warned once at 30 s left, logged out at 60 s.
+    let start = Instant::now();
+    s.state.expire(start + Duration::from_secs(29));
+    s.state.expire(start + Duration::from_secs(31));
+    s.state.expire(start + Duration::from_secs(45));
+    yoda.expect("You will be logged out in 30 s for inactivity");
+    yoda.expect("yoda> a reply being typed");
+    s.state.expire(start + Duration::from_secs(61));
+    assert_eq!(yoda.exit_code(), 0);
+    let screen = yoda.screen();
+    assert_eq!(screen.matches("You will be logged out in 30 s").count(), 1);
+    assert!(screen.contains("You have been logged out due to inactivity"));
+}
+
+#[test]
+fn help_explains_a_command_and_typos_name_the_closest() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    yoda.line("help message");
+    yoda.expect("message: Sends a message to one user");
+    yoda.expect("Usage: message <user> <message>");
+    yoda.line("mesage hans hi");
+    yoda.expect("Error. Invalid command mesage. Did you mean message?");
+    yoda.line("Message hans hi");
+    yoda.expect("Error. Invalid command Message. Did you mean message?");
+    yoda.line("/msg hans hi");
+    yoda.expect("Error. Invalid command /msg. Did you mean message?");
+    yoda.line("HELP");
+    yoda.expect("Error. Invalid command HELP. Did you mean help?");
+    yoda.line("LST now");
+    yoda.expect("Incorrect syntax for LST");
+    yoda.expect("Usage: LST");
+}

@@ -21,6 +21,8 @@ pub enum Input {
         user: String,
     },
     Help,
+    /// `help CMD` (on a terminal; in scripted mode it stays a usage error).
+    HelpOn(String),
     /// A blank line: nothing happens.
     Nothing,
 }
@@ -156,6 +158,9 @@ pub fn parse(line: &str) -> Result<Input, String> {
         "stopprivate" => Ok(Input::StopPrivate {
             user: words(1)?.remove(0),
         }),
+        "help" if args.len() == 1 && crate::client::help::usage_of(args[0]).is_some() => {
+            Ok(Input::HelpOn(args[0].to_string()))
+        }
         "help" => words(0).map(|_| Input::Help),
         _ => parse_toom(cmd, &args, rest).unwrap_or_else(|| parse_forum(cmd, &args, rest)),
     }

@@ -7,6 +7,7 @@
 
 pub mod commands;
 mod editor;
+mod help;
 mod input;
 pub mod link;
 pub mod output;
@@ -141,6 +142,7 @@ fn start(opts: Options) -> Result<i32, String> {
         printer,
         udp,
         me: String::new(),
+        terminal: lines.is_terminal(),
     };
     let code = client.login(&mut lines).unwrap_or(1);
     let code = if code == 0 {
@@ -178,6 +180,8 @@ struct Client {
     udp: Arc<transfer::Receiver>,
     /// Who we logged in as (for the `yoda> ` prompt).
     me: String,
+    /// Standard input and output are a terminal.
+    terminal: bool,
 }
 
 impl Client {
@@ -244,7 +248,7 @@ impl Client {
             let input = match commands::parse(&line) {
                 Ok(i) => i,
                 Err(e) => {
-                    self.printer.line(&e);
+                    self.explain(&line, e);
                     self.ask_again();
                     continue;
                 }
@@ -282,6 +286,26 @@ impl Client {
         true
     }
 
+    /// Prints a parse error; on a terminal with a hint: the command meant by an unknown
+    /// one, the usage after a forum command's `Incorrect syntax`.
+    fn explain(&self, line: &str, error: String) {
+        let cmd = line.split(' ').next().unwrap_or("");
+        if !self.terminal {
+            return self.printer.line(&error);
+        }
+        if error == text::INVALID_COMMAND {
+            if let Some(meant) = help::closest(cmd) {
+                return self.printer.line(&text::did_you_mean(cmd, meant));
+            }
+        }
+        self.printer.line(&error);
+        if error == text::incorrect_syntax(cmd) {
+            if let Some(usage) = help::usage_of(cmd) {
+                self.printer.line(&format!("Usage: {usage}"));
+            }
+        }
+    }
+
     /// After a line that was not an answer, the oldest pending question is asked again,
     /// on a line of its own.
     fn ask_again(&self) {
@@ -296,6 +320,13 @@ impl Client {
             Input::Nothing => None,
             Input::Help => {
                 self.printer.lines(&commands::help());
+                None
+            }
+            Input::HelpOn(cmd) => {
+                match help::help_on(&cmd).filter(|_| self.terminal) {
+                    Some(lines) => self.printer.lines(&lines),
+                    None => self.printer.line(&commands::usage_error("help")),
+                }
                 None
             }
             Input::Private { user, text } => {

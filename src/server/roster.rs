@@ -29,6 +29,8 @@ pub struct Online {
     /// Login order, for userlog.txt numbering and listings.
     pub seq: u64,
     last_active: Instant,
+    /// Told that the idle logout is near, since `last_active`.
+    warned: bool,
     /// This user's userlog.txt line after its number, formatted once at login (a login
     /// storm rewrites userlog.txt thousands of times).
     userlog_entry: String,
@@ -73,6 +75,7 @@ impl Roster {
             since,
             seq: self.login_seq,
             last_active: now,
+            warned: false,
             userlog_entry,
         };
         self.online.insert(user.to_string(), online);
@@ -107,6 +110,7 @@ impl Roster {
         match self.online.get_mut(user) {
             Some(o) if o.conn == conn => {
                 o.last_active = now;
+                o.warned = false;
                 true
             }
             _ => false,
@@ -119,6 +123,19 @@ impl Roster {
             .iter()
             .filter(|(_, o)| now.saturating_duration_since(o.last_active) >= limit)
             .map(|(u, o)| (u.clone(), o.conn))
+            .collect()
+    }
+
+    /// Connections of users idle for `after` or longer at `now` who have not been warned
+    /// since their last command; they count as warned from now on.
+    pub fn warn_idle(&mut self, now: Instant, after: Duration) -> Vec<ConnId> {
+        self.online
+            .values_mut()
+            .filter(|o| !o.warned && now.saturating_duration_since(o.last_active) >= after)
+            .map(|o| {
+                o.warned = true;
+                o.conn
+            })
             .collect()
     }
 

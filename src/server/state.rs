@@ -363,6 +363,16 @@ impl State {
         let Some(limit) = self.0.config.timeout else {
             return Vec::new();
         };
+        // With a minute or more, a warning half a minute before (a reply being typed).
+        let warn = crate::text::IDLE_WARNING_BEFORE;
+        if limit >= 2 * warn {
+            let line = Event::Text {
+                text: crate::text::IDLE_WARNING.to_string(),
+            };
+            for conn in core.roster.warn_idle(now, limit - warn) {
+                core.roster.conn(conn).map(|c| c.send_msg(&line));
+            }
+        }
         let idle = core.roster.idle(now, limit);
         let bye = Event::Bye {
             text: crate::text::INACTIVITY.to_string(),
