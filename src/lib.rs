@@ -10,15 +10,20 @@
 //! - `text` — every user-visible sentence.
 //! - `timefmt` — the `1 Jun 2022 16:01:20` form, shown and parsed.
 //! - `names` — which thread titles and file names are safe as path components.
-//! - `server` — accept loop (`mod.rs`), per-connection `session` and `outbox`, the
-//!   shared-state facade `state` with one file per feature (`login`, `messaging`, `toom`,
-//!   `board`, `p2p`, with `offline` delivering a login's backlog, `prelogin` bounding
-//!   connections that have not logged in, `since` indexing logouts for `whoelsesince`),
-//!   the domain types behind its `core` lock (`roster`: connections, logged-in users and
-//!   their stints; `blocks`: the one visibility rule), the two backend seams (`store`,
-//!   `delivery`), the durable files behind the store (`accounts`, `journal`, `history`,
-//!   `rooms`, `forum`, all through `files`: whole-line appends, no symbolic links), the
-//!   `syncer`, `throttle`, `capacity`, `config` and the `timer`.
+//! - `server` — the accept loop (`mod.rs`); per connection a `session` (read loop,
+//!   `phase`: the login lifecycle with one transition function, `replies` and their
+//!   order, `streaming` of `UPD`/`DWN`) and an `outbox` (queue bounded in bytes,
+//!   write-through, the shared flusher); the `cmd` layer, one file per command family
+//!   (`messaging`, `presence`, `broadcast`, `rooms`, `history`, `forum`, `p2p`, `admin`);
+//!   `login` (login, sign-up, logout) and `offline` (a login's backlog); the state facade
+//!   `state` and the domain types behind its `core` lock (`roster`: connections,
+//!   logged-in users and their stints, with `prelogin` bounding connections that have not
+//!   logged in and `since` indexing logouts; `blocks`: the one visibility rule); the two
+//!   backend seams (`store`, `delivery`) and the cluster `node`; the durable files behind
+//!   the file store (`accounts`, `journal`, `history`, `rooms`, `forum`, all through
+//!   `files`: whole-line appends, no symbolic links); the `syncer` (fsyncs, then
+//!   confirms), `throttle` (rate limits), `capacity` (the client cap), `config` and the
+//!   `timer`.
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
@@ -60,6 +65,8 @@
 //! requests queued go out with one non-blocking send per client once its input is
 //! drained. No thread waits on a socket's write. A session thread ends when its socket
 //! closes; the timer ends when `run` returns; the flusher lives as long as the process.
+//! A cluster node (`--cluster`, `server::node`) adds 1 heartbeat thread (renews its
+//! lease, reaps dead nodes) and 1 bus subscriber thread, both ended when `run` returns.
 //!
 //! Client: the main (input) thread, 1 reader thread for the server
 //! connection, 1 listener thread for private chat plus 1 thread per private session (the

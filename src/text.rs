@@ -247,3 +247,145 @@ pub fn tls_changed_server(was: &str, got: &str, path: &std::path::Path, line: us
 pub fn tls_fingerprint_mismatch(want: &str, got: &str) -> String {
     format!("Error. The server's certificate is {got}, not {want}")
 }
+
+// --- Server replies to commands, and what the server prints about them (BEHAVIOUR §3, §5).
+
+pub const SERVER_SHUTTING_DOWN: &str = "Server shutting down";
+pub const ALREADY_LOGGED_IN: &str = "Error. Already logged in";
+pub const PRIVATE_WITH_SELF: &str = "Error. Cannot start private messaging with self";
+pub const UPLOAD_TO_SELF: &str = "Error. Cannot upload to self";
+pub const FILE_EXISTS: &str = "Error. That file already exists in the thread";
+pub const FILE_TOO_LARGE: &str = "Error. The file is larger than the server accepts";
+/// A forum operation failed on the disk (or the store).
+pub const COULD_NOT_COMPLETE: &str = "Error. The server could not complete that, try again";
+
+/// The server printing a command it runs: `yoda issued CRT command`.
+pub fn issued(user: &str, command: &str) -> String {
+    format!("{user} issued {command} command")
+}
+/// A session ended by a protocol violation.
+pub fn disconnecting(why: &str) -> String {
+    format!("Error. {why}, disconnecting")
+}
+/// One `ATU` row.
+pub fn active_user(user: &str, ip: std::net::IpAddr, udp_port: u16, since: &str) -> String {
+    format!("{user}, {ip}, {udp_port}, active since {since}.")
+}
+pub fn bcm_logged(user: &str, n: u64, text: &str, at: &str) -> String {
+    format!("{user} broadcasted BCM #{n} \"{text}\" at {at}.")
+}
+pub fn bcm_sent(n: u64, at: &str) -> String {
+    format!("Broadcast message, #{n} broadcast at {at}.")
+}
+pub fn room_exists(id: u64) -> String {
+    format!("a separate room (ID: {id}) already created for these users")
+}
+pub fn added_to_room(id: u64, by: &str, members: &str) -> String {
+    format!("You have been added to separate room {id} by {by} (users: {members})")
+}
+pub fn room_created(id: u64, members: &str) -> String {
+    format!("Separate chat room has been created, room ID: {id}, users in this room: {members}")
+}
+/// A room message as its members see it.
+pub fn room_line(room: u64, from: &str, text: &str) -> String {
+    format!("room-{room}: {from}: {text}")
+}
+pub fn srm_logged(user: &str, room: u64, n: u64, at: &str, text: &str) -> String {
+    format!("{user} issued a message in separate room {room}: #{n}; {at}; {user}; {text}")
+}
+pub fn srm_sent(n: u64, at: &str) -> String {
+    format!("Separate room message, #{n} issued at {at}.")
+}
+/// The first line of an `RDM` answer.
+pub fn history_since(broadcasts: bool, at: &str) -> String {
+    let what = match broadcasts {
+        true => "Broadcast messages",
+        false => "Messages in separate rooms",
+    };
+    format!("{what} since {at}:")
+}
+pub fn room_heading(id: u64) -> String {
+    format!("room-{id}:")
+}
+/// One `RDM` entry: `#1; yoda: TEXT at 1 Jun 2022 16:05:00.`
+pub fn history_line(n: u64, user: &str, text: &str, at: &str) -> String {
+    format!("#{n}; {user}: {text} at {at}.")
+}
+pub fn no_thread(title: &str) -> String {
+    format!("Thread {title} does not exist")
+}
+pub fn thread_exists(title: &str) -> String {
+    format!("Thread {title} exists")
+}
+pub fn no_message(n: u64, title: &str) -> String {
+    format!("Message {n} does not exist in thread {title}")
+}
+pub fn no_file(title: &str) -> String {
+    format!("File does not exist in Thread {title}")
+}
+pub fn file_exists_in(file: &str, title: &str) -> String {
+    format!("Error. {file} already exists in thread {title}")
+}
+pub fn thread_created(title: &str) -> String {
+    format!("Thread {title} created")
+}
+pub fn message_posted(title: &str) -> String {
+    format!("Message posted to {title} thread")
+}
+pub fn thread_read(title: &str) -> String {
+    format!("Thread {title} read")
+}
+pub fn thread_empty(title: &str) -> String {
+    format!("Thread {title} is empty")
+}
+pub fn thread_removed(title: &str) -> String {
+    format!("Thread {title} removed")
+}
+pub fn uploaded(file: &str, title: &str) -> String {
+    format!("{file} uploaded to {title} thread")
+}
+pub fn upload_logged(user: &str, file: &str, title: &str) -> String {
+    format!("{user} uploaded file {file} to {title} thread")
+}
+pub fn download_logged(file: &str, title: &str, user: &str) -> String {
+    format!("{file} downloaded from Thread {title} by {user}")
+}
+pub fn has_blocked_you(user: &str) -> String {
+    format!("Error. {user} has blocked you")
+}
+pub fn no_longer_available(user: &str) -> String {
+    format!("Error. {user} is no longer available for private messaging")
+}
+pub fn no_private_request(user: &str) -> String {
+    format!("Error. No private messaging request from {user}")
+}
+pub fn cannot_receive_files(user: &str) -> String {
+    format!("Error. {user} cannot receive files")
+}
+pub fn udp_upload_logged(from: &str, file: &str, to: &str) -> String {
+    format!("{from} is uploading {file} to {to} over UDP")
+}
+/// Why a session is ended for a protocol violation (after `Error. `).
+pub const LINE_TOO_LONG: &str = "line too long";
+pub const TOO_MANY_MALFORMED: &str = "too many malformed requests";
+pub fn timed_out(user: &str) -> String {
+    format!("{user} timed out")
+}
+pub fn locked_out(user: &str) -> String {
+    format!("{user} is locked out after failed logins")
+}
+pub fn signed_up(user: &str) -> String {
+    format!("{user} signed up")
+}
+pub fn logged_in_from(user: &str, addr: std::net::SocketAddr) -> String {
+    format!("{user} logged in from {addr}")
+}
+pub fn login_throttled(user: &str, ip: std::net::IpAddr) -> String {
+    format!("login to {user} from {ip} refused: too many failures")
+}
+pub fn no_private_session(user: &str) -> String {
+    format!("Error. No private messaging session with {user}")
+}
+pub fn private_stopped(user: &str) -> String {
+    format!("Private messaging with {user} stopped")
+}

@@ -65,9 +65,7 @@ impl State {
         let now = Instant::now();
         let ip = peer.addr.ip();
         if self.0.login_throttle.lock().blocked(ip, now) {
-            self.announce(&format!(
-                "login to {name} from {ip} refused: too many failures"
-            ));
+            self.announce(&text::login_throttled(name, ip));
             return Reply::err(text::TOO_MANY_LOGINS).then(Then::Exit { code: 1 });
         }
         let accounts = self.0.store.accounts();
@@ -118,7 +116,7 @@ impl State {
         match failed {
             Ok(Failure::Blocked) => Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 }),
             Ok(Failure::NowBlocked) => {
-                self.announce(&format!("{name} is locked out after failed logins"));
+                self.announce(&text::locked_out(name));
                 Reply::err(text::INVALID_PASSWORD_BLOCKED).then(Then::Exit { code: 1 })
             }
             Ok(Failure::TryAgain(_)) => {
@@ -150,7 +148,7 @@ impl State {
         let _gate = conn_handle.as_ref().map(|c| c.hold());
         // A new account has no offline messages: nothing to deliver.
         self.0.core.lock().come_online(name, conn, peer, re);
-        self.announce(&format!("{name} signed up"));
+        self.announce(&text::signed_up(name));
         self.welcome(name, peer)
     }
 
@@ -158,7 +156,7 @@ impl State {
     /// session sends nothing more for this request. Callers hold the connection's gate
     /// until this returns, so the client reads its welcome only after userlog.txt lists it.
     fn welcome(&self, name: &str, peer: &Peer) -> Reply {
-        self.announce(&format!("{name} logged in from {}", peer.addr));
+        self.announce(&text::logged_in_from(name, peer.addr));
         self.sync_userlog();
         Reply::ok(vec![]).then(Then::LoggedIn)
     }

@@ -7,8 +7,8 @@
 
 pub mod accounts;
 mod blocks;
-mod board;
 pub mod capacity;
+mod cmd;
 pub mod config;
 pub mod delivery;
 pub mod files;
@@ -16,11 +16,9 @@ pub mod forum;
 pub mod history;
 pub mod journal;
 mod login;
-mod messaging;
 pub mod node;
 mod offline;
 pub mod outbox;
-mod p2p;
 mod prelogin;
 pub mod rooms;
 mod roster;
@@ -32,7 +30,6 @@ pub mod store;
 pub mod syncer;
 pub mod throttle;
 mod timer;
-mod toom;
 
 pub use config::{Args, Config};
 pub use login::Peer;

@@ -351,7 +351,7 @@ impl State {
         };
         for user in &timed_out {
             self.0.presence.release(user, now);
-            self.announce(&format!("{user} timed out"));
+            self.announce(&crate::text::timed_out(user));
             self.announce(&crate::text::logged_out(user));
         }
         if !timed_out.is_empty() {

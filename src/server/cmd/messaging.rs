@@ -1,15 +1,13 @@
-//! Direct messages, live broadcast delivery, presence queries and blocking.
+//! Direct messages (`message`) and blocking (`block`, `unblock`).
 //!
-//! Blocking is one rule applied everywhere: when hans has blocked yoda, nothing from yoda
-//! reaches hans, and yoda cannot see hans (`blocks`). Block lists and undelivered messages
-//! are saved in the store before the user is told, so they survive a crash.
+//! Blocking is one rule applied everywhere (`server::blocks`): when hans has blocked yoda,
+//! nothing from yoda reaches hans, and yoda cannot see hans. Block lists and undelivered
+//! messages are saved in the store before the user is told, so they survive a crash.
 
-use super::delivery::Audience;
-use super::state::{Reply, State};
-use super::store::StoreError;
 use crate::protocol::Event;
+use crate::server::state::{Reply, State};
+use crate::server::store::StoreError;
 use crate::text;
-use std::time::{Duration, Instant};
 
 /// Control characters (a crafted request could carry newlines) become spaces, so a
 /// message is always one line on screen and in the logs.
@@ -57,62 +55,6 @@ impl State {
         }
     }
 
-    /// Delivers a broadcast line to every other online user who has not blocked `from`.
-    /// Returns true if someone online was skipped because they blocked `from`.
-    pub fn deliver_broadcast(&self, from: &str, line: &str) -> bool {
-        let ev = Event::Text {
-            text: line.to_string(),
-        };
-        self.deliver(Audience::Everyone { from }, &ev).blocked
-    }
-
-    /// `whoelse`: online users other than `me`, minus those who blocked `me`.
-    pub fn whoelse(&self, me: &str) -> Reply {
-        let mut names: Vec<(u64, String)> = {
-            let core = self.0.core.lock();
-            core.roster
-                .users()
-                .filter(|(u, _)| *u != me && core.blocks.visible(u, me))
-                .map(|(u, o)| (o.seq, u.clone()))
-                .collect()
-        };
-        if names.is_empty() {
-            return Reply::line(text::NO_OTHER_USERS);
-        }
-        names.sort();
-        Reply::ok(names.into_iter().map(|(_, u)| u).collect())
-    }
-
-    /// `whoelsesince SECS`: everyone logged in at any moment of the last SECS seconds:
-    /// who is online (in login order), then who logged out within the window (most
-    /// recent first). Costs the size of the answer, not the number of past logins.
-    pub fn whoelsesince(&self, me: &str, secs: u64) -> Reply {
-        let now = Instant::now();
-        let cutoff = now.checked_sub(Duration::from_secs(secs));
-        let (mut online, left) = {
-            let core = self.0.core.lock();
-            let shown = |u: &String| u != me && core.blocks.visible(u, me);
-            let online: Vec<(u64, String)> = core
-                .roster
-                .users()
-                .filter(|(u, _)| shown(u))
-                .map(|(u, o)| (o.seq, u.clone()))
-                .collect();
-            let left: Vec<String> = core
-                .roster
-                .departed_since(cutoff)
-                .filter(|u| shown(u))
-                .cloned()
-                .collect();
-            (online, left)
-        };
-        if online.is_empty() && left.is_empty() {
-            return Reply::line(text::none_since(secs));
-        }
-        online.sort();
-        Reply::ok(online.into_iter().map(|(_, u)| u).chain(left).collect())
-    }
-
     /// `block USER` / `unblock USER`.
     pub fn set_block(&self, by: &str, user: &str, block: bool) -> Reply {
         if by == user {
@@ -145,7 +87,7 @@ impl State {
 }
 
 /// A store that could not save (or answer): the user is told to try again.
-pub(super) fn save_failed(e: &StoreError) -> Reply {
+pub(in crate::server) fn save_failed(e: &StoreError) -> Reply {
     log::error!("store: {e}");
     Reply::err(text::SAVE_FAILED)
 }
@@ -153,44 +95,6 @@ pub(super) fn save_failed(e: &StoreError) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::clean;
-    use crate::server::State;
-    use std::time::{Duration, Instant};
-
-    /// Finding 8: after 100,000 distinct logins and logouts, `whoelsesince` with a short
-    /// window answers in well under a millisecond's worth of work per recent user.
-    #[test]
-    fn whoelsesince_after_a_hundred_thousand_logins_is_fast() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = State::open_quiet(dir.path());
-        let long_ago = Instant::now() - Duration::from_secs(3600);
-        {
-            let mut core = state.0.core.lock();
-            let peer = crate::server::Peer {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                udp_port: 0,
-                p2p_port: 0,
-            };
-            let mut stint = |user: &str, id, at| {
-                core.roster.log_in(user, id, &peer, at);
-                assert!(core.roster.log_out(user, id, at));
-            };
-            for i in 0..100_000 {
-                stint(&format!("user{i}"), i, long_ago);
-            }
-            stint("recent", 100_000, Instant::now());
-        }
-        let started = Instant::now();
-        let reply = state.whoelsesince("me", 60);
-        let took = started.elapsed();
-        println!("whoelsesince 60 after 100,000 logouts: {took:?}");
-        assert_eq!(reply.lines, ["recent"]);
-        assert!(took < Duration::from_millis(20), "{took:?}");
-        let started = Instant::now();
-        assert_eq!(state.whoelsesince("me", 7200).lines.len(), 100_001);
-        let all = started.elapsed();
-        println!("whoelsesince 7200 listing all 100,001: {all:?}");
-        assert!(all < Duration::from_secs(1), "{all:?}");
-    }
 
     #[test]
     fn control_characters_become_spaces() {

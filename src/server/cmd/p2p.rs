@@ -3,8 +3,8 @@
 //! one-time random token that the connecting peer must present, so a third client cannot
 //! pose as a peer.
 
-use super::state::{Reply, State};
 use crate::protocol::{Event, Then};
+use crate::server::state::{Reply, State};
 use crate::text;
 use crate::tls::new_transfer_key;
 
@@ -17,15 +17,13 @@ impl State {
     /// Why `me` may not start private messaging with `who`, if they may not.
     fn private_refusal(&self, me: &str, who: &str) -> Option<Reply> {
         if me == who {
-            return Some(Reply::err(
-                "Error. Cannot start private messaging with self",
-            ));
+            return Some(Reply::err(text::PRIVATE_WITH_SELF));
         }
         if !self.user_exists(who) {
             return Some(Reply::err(text::INVALID_USER));
         }
         if !self.0.core.lock().blocks.visible(who, me) {
-            return Some(Reply::err(format!("Error. {who} has blocked you")));
+            return Some(Reply::err(text::has_blocked_you(who)));
         }
         None
     }
@@ -46,11 +44,11 @@ impl State {
         let mut core = self.0.core.lock();
         let pair = (me.to_string(), who.to_string());
         if !core.pending_private.remove(&pair) {
-            return Reply::err(format!("Error. No private messaging session with {who}"));
+            return Reply::err(text::no_private_session(who));
         }
         let from = me.to_string();
         core.send_event(who, &Event::PrivateWithdrawn { from });
-        Reply::line(format!("Private messaging with {who} stopped"))
+        Reply::line(text::private_stopped(who))
     }
 
     /// `startprivate USER`: asks USER for consent; the answer arrives as an event.
@@ -87,11 +85,9 @@ impl State {
         {
             if !core.roster.is_online(from) {
                 // The asker left before the answer.
-                return Reply::err(format!(
-                    "Error. {from} is no longer available for private messaging"
-                ));
+                return Reply::err(text::no_longer_available(from));
             }
-            return Reply::err(format!("Error. No private messaging request from {from}"));
+            return Reply::err(text::no_private_request(from));
         }
         if !accept {
             core.send_event(
@@ -126,7 +122,7 @@ impl State {
     /// send it.
     pub fn udp(&self, me: &str, who: &str, file: &str) -> Reply {
         if me == who {
-            return Reply::err("Error. Cannot upload to self");
+            return Reply::err(text::UPLOAD_TO_SELF);
         }
         if !crate::names::valid_name(file) {
             return Reply::err(text::invalid_file_name(file));
@@ -144,7 +140,7 @@ impl State {
             return Reply::err(text::is_offline(who));
         };
         if port == 0 {
-            return Reply::err(format!("Error. {who} cannot receive files"));
+            return Reply::err(text::cannot_receive_files(who));
         }
         let token = token();
         // Sealed when either side is on TLS: the key goes to both over their connections.
@@ -157,7 +153,7 @@ impl State {
             key: key.clone(),
         };
         core.send_event(who, &incoming);
-        self.announce(&format!("{me} is uploading {file} to {who} over UDP"));
+        self.announce(&text::udp_upload_logged(me, file, who));
         Reply::ok(vec![]).then(Then::UdpSend {
             addr: format!("{ip}:{port}"),
             token,

@@ -173,8 +173,9 @@ impl Conn {
 
     /// Waits until everything queued so far has been written to the socket (the offline
     /// backlog is recorded as delivered only then). False if the connection died or
-    /// `within` passed first. Woken by the `room` signal, and looks again every 10 ms in
-    /// case a signal came before it waited.
+    /// `within` passed first. Woken by the `room` signal: every write ends in `settle`,
+    /// and a death in `die`, both of which signal under the queue's lock while anyone
+    /// waits, and a waiter counts itself under that lock, so no signal is missed.
     pub fn drained(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         let mut q = self.0.q.lock();
@@ -190,8 +191,7 @@ impl Conn {
                 return false;
             }
             q.waiters += 1;
-            let slice = deadline.min(now + Duration::from_millis(10));
-            self.0.room.wait_until(&mut q, slice);
+            self.0.room.wait_until(&mut q, deadline);
             q.waiters -= 1;
         }
     }

@@ -186,3 +186,29 @@ fn lines_wait_behind_a_stream() {
     want.push("1 0".into());
     assert_eq!(got, want);
 }
+
+/// Lost wake-ups in `drained`: a sender queues a burst the small socket cannot take at
+/// once (so the flusher finishes it) and waits for the queue to drain, again and again,
+/// while the client reads. `drained` has no periodic re-check: a missed signal would
+/// leave it waiting for its whole 30 s limit, so each wait must end within seconds.
+#[test]
+fn drained_wakes_as_soon_as_the_last_byte_is_written() {
+    let (conn, client) = pair();
+    let reader = thread::spawn(move || read_in_order(&client, 1, 0));
+    let mut n = 0;
+    for round in 0..200 {
+        for _ in 0..(1 + round % 9) {
+            assert!(conn.send(Out::Line(line(0, n))));
+            n += 1;
+        }
+        let started = Instant::now();
+        assert!(conn.drained(Duration::from_secs(30)), "round {round}");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "round {round} waited {took:?}"
+        );
+    }
+    assert!(conn.send(Out::Close));
+    assert_eq!(reader.join().unwrap(), [n]);
+}
