@@ -227,6 +227,9 @@ pub struct Response {
 pub enum Event {
     /// A line for the user: a message, a presence notice, a room message.
     Text { text: String },
+    /// A broadcast line (`hans: TEXT`): printed as a text line, shown as a broadcast
+    /// on a terminal.
+    Broadcast { text: String },
     /// Print this line, then the session is over: exit with `code`.
     Bye { text: String, code: i32 },
     /// A protocol error; the server closes the connection after it.

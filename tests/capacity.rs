@@ -110,7 +110,11 @@ fn a_client_that_never_reads_costs_a_few_mib_then_is_cut_off() {
         let mut got = 0;
         while got < MESSAGES {
             match reader.read() {
-                Some(ServerMsg::Event(Event::Text { text })) if text.len() > 60_000 => got += 1,
+                Some(ServerMsg::Event(Event::Text { text } | Event::Broadcast { text }))
+                    if text.len() > 60_000 =>
+                {
+                    got += 1
+                }
                 Some(_) => {}
                 None => break,
             }

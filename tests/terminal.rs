@@ -286,3 +286,74 @@ fn help_explains_a_command_and_typos_name_the_closest() {
     yoda.expect("Incorrect syntax for LST");
     yoda.expect("Usage: LST");
 }
+
+/// A foreground colour (tmux's capture writes each SGR attribute on its own).
+fn coloured(screen: &str) -> bool {
+    (1..=6).any(|c| screen.contains(&format!("\x1b[3{c}m")))
+}
+
+/// `[HH:MM] ` at the start of a screen row that contains `what`.
+fn stamped(screen: &str, what: &str) -> bool {
+    screen.lines().any(|l| {
+        let b = l.as_bytes();
+        l.contains(what)
+            && b.len() > 8
+            && b[0] == b'['
+            && b[3] == b':'
+            && b[6] == b']'
+            && b[1..6].iter().filter(|c| c.is_ascii_digit()).count() == 4
+    })
+}
+
+#[test]
+fn chat_lines_carry_times_and_their_kinds_look_different() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let mut hans = Client::login(s.addr, "hans", password("hans"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    hans.text_cmd("message yoda direct one");
+    hans.text_cmd("broadcast to everyone");
+    hans.text_cmd("SRB yoda");
+    hans.text_cmd("SRM 1 in the room");
+    let screen = yoda.expect("room-1: hans: in the room");
+    assert!(stamped(&screen, "] hans: direct one"), "{screen}");
+    assert!(stamped(&screen, "] (all) hans: to everyone"), "{screen}");
+    assert!(stamped(&screen, "] room-1: hans: in the room"), "{screen}");
+    // What yoda sends is echoed in the same style.
+    yoda.line("message hans back to you");
+    assert_eq!(said(&mut hans), "yoda: back to you");
+    yoda.line("broadcast hello all");
+    yoda.line("SRM 1 room reply");
+    let screen = yoda.expect("room-1: yoda: room reply");
+    assert!(stamped(&screen, "] yoda -> hans: back to you"), "{screen}");
+    assert!(stamped(&screen, "] (all) yoda: hello all"), "{screen}");
+    // Names are coloured.
+    let colours = yoda.screen_with(true);
+    assert!(coloured(&colours), "{colours:?}");
+    // Scripted mode is untouched by all of this.
+    let mut bin = common::Bin::connect(s.addr, s.dir.path());
+    bin.login("luke", password("luke"));
+    hans.text_cmd("message luke plain as ever");
+    assert_eq!(bin.expect("plain as ever"), "hans: plain as ever");
+}
+
+#[test]
+fn no_color_means_no_colour_and_private_lines_look_their_own() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[("NO_COLOR", "1")]);
+    let hans = t.client("hans", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    hans.login("hans", password("hans"));
+    yoda.line("startprivate hans");
+    hans.expect("enter y or n:");
+    hans.line("y");
+    yoda.expect("Start private messaging with hans");
+    yoda.line("private hans just us");
+    let screen = hans.expect("yoda(private): just us");
+    assert!(stamped(&screen, "] yoda(private): just us"), "{screen}");
+    assert!(stamped(&yoda.screen(), "] yoda(private) -> hans: just us"));
+    let plain = yoda.screen_with(true);
+    assert!(!coloured(&plain), "{plain:?}");
+}

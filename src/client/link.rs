@@ -3,6 +3,7 @@
 //! arrives (events and response lines), receives download frames, and hands each response
 //! to the main thread once its lines are printed, so a script sees output in order.
 
+use super::look::{self, Kind};
 use super::output::Printer;
 use super::private::PrivateChat;
 use super::secure::Wire;
@@ -192,8 +193,15 @@ fn on_event(ctx: &Ctx, ev: Event) {
     match ev {
         Event::Text { text } => {
             note_presence(ctx, &text);
-            ctx.printer.line(&text)
+            match look::parse_incoming(&text) {
+                Some((kind, from, body)) => ctx.printer.chat(&kind, &from, &body, &text),
+                None => ctx.printer.line(&text),
+            }
         }
+        Event::Broadcast { text } => match text.split_once(": ") {
+            Some((from, body)) => ctx.printer.chat(&Kind::Broadcast, from, body, &text),
+            None => ctx.printer.line(&text),
+        },
         Event::Bye { text, code } => {
             ctx.shared.leaving.store(true, Ordering::SeqCst);
             ctx.printer.line(&text);

@@ -10,6 +10,7 @@ mod editor;
 mod help;
 mod input;
 pub mod link;
+mod look;
 pub mod output;
 pub mod peer;
 pub mod private;
@@ -123,6 +124,9 @@ fn start(opts: Options) -> Result<i32, String> {
         editing: lines.editing(),
         ..Shared::default()
     });
+    if lines.is_terminal() {
+        printer.set_look(look::Look::from_env());
+    }
     shared
         .interactive
         .store(lines.is_terminal(), Ordering::SeqCst);
@@ -333,6 +337,8 @@ impl Client {
                 match self.chat.send(&user, &text) {
                     Ok(()) => {
                         let _ = self.link.send(Command::Activity);
+                        let kind = look::Kind::Private { to: Some(user) };
+                        self.printer.echo(&kind, &self.me, &text);
                     }
                     Err(e) => self.printer.line(&e),
                 }
@@ -395,7 +401,14 @@ impl Client {
                 }
                 resp
             }
-            cmd => self.link.call(cmd),
+            cmd => {
+                let echo = look::echo_of(&cmd);
+                let resp = self.link.call(cmd);
+                if let (Some((kind, text)), Some(true)) = (echo, resp.as_ref().map(|r| r.ok)) {
+                    self.printer.echo(&kind, &self.me, &text);
+                }
+                resp
+            }
         };
         self.finish_or_continue(resp)
     }

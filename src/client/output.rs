@@ -10,6 +10,7 @@
 //! the user presses Enter the old block stays in the scrollback and the next update draws
 //! a fresh one below. In scripted mode there are never any bars and output is unchanged.
 
+use super::look::{Kind, Look};
 use parking_lot::Mutex;
 use rustyline::ExternalPrinter;
 use std::fmt::Write as _;
@@ -27,6 +28,8 @@ struct Sink {
     editing: bool,
     /// Progress bars by id, drawn in this order as the bottom block.
     bars: Vec<(u64, String)>,
+    /// Chat lines are decorated (terminal mode).
+    look: Option<Look>,
     /// How many rows of the bar block sit right above the cursor now (0: none, or the
     /// block has been left behind in the scrollback).
     shown: usize,
@@ -41,6 +44,28 @@ impl Printer {
     /// Installs the line editor's printer (terminal mode).
     pub fn set_editor(&self, p: Box<dyn ExternalPrinter + Send>) {
         self.0.lock().editor = Some(p);
+    }
+
+    /// Decorates chat lines from now on (terminal mode).
+    pub fn set_look(&self, look: Look) {
+        self.0.lock().look = Some(look);
+    }
+
+    /// A chat message: decorated on a terminal, else `plain` exactly.
+    pub fn chat(&self, kind: &Kind, from: &str, text: &str, plain: &str) {
+        let look = self.0.lock().look;
+        match look {
+            Some(look) => self.line(&look.chat(kind, from, text)),
+            None => self.line(plain),
+        }
+    }
+
+    /// What we sent, echoed in the same style (a terminal only).
+    pub fn echo(&self, kind: &Kind, me: &str, text: &str) {
+        let look = self.0.lock().look;
+        if let Some(look) = look {
+            self.line(&look.chat(kind, me, text));
+        }
     }
 
     /// Marks whether the main thread is inside `readline` right now.

@@ -442,7 +442,12 @@ impl Inner {
                         .chars()
                         .map(|c| if c.is_control() { ' ' } else { c })
                         .collect();
-                    self.say(format!("{user}(private): {text}"))
+                    let plain = format!("{user}(private): {text}");
+                    let kind = super::look::Kind::Private { to: None };
+                    self.printer.chat(&kind, user, &text, &plain);
+                    if let Some(sink) = &self.sink {
+                        let _ = sink.send(plain);
+                    }
                 }
                 Ok(Some(Wire::Stop)) => break End::Stopped,
                 Ok(Some(Wire::Bye)) | Ok(None) => break End::LoggedOut,

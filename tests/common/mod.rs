@@ -213,7 +213,7 @@ impl Client {
     /// Waits for the next text event.
     pub fn text(&mut self) -> String {
         loop {
-            if let Event::Text { text } = self.event() {
+            if let Event::Text { text } | Event::Broadcast { text } = self.event() {
                 return text;
             }
         }
@@ -787,7 +787,9 @@ impl Link {
                     r.lines = texts;
                     return Some(r);
                 }
-                ServerMsg::Event(Event::Text { text }) if long => texts.push(text),
+                ServerMsg::Event(Event::Text { text } | Event::Broadcast { text }) if long => {
+                    texts.push(text)
+                }
                 ServerMsg::Event(Event::Bye { .. } | Event::Error { .. }) => return None,
                 _ => {}
             }

@@ -36,7 +36,7 @@ impl State {
     /// Delivers a broadcast line to every other online user who has not blocked `from`.
     /// Returns true if someone online was skipped because they blocked `from`.
     pub fn deliver_broadcast(&self, from: &str, line: &str) -> bool {
-        let ev = Event::Text {
+        let ev = Event::Broadcast {
             text: line.to_string(),
         };
         self.deliver(Audience::Everyone { from }, &ev).blocked
