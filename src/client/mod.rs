@@ -1,13 +1,17 @@
 //! The terminal client: connect, log in, then read commands until the user leaves.
 //!
-//! The main thread reads input (a line editor with history on a terminal, plain lines
-//! from a script or pipe), parses it (`commands`), and sends requests over the [`Link`];
-//! the link's reader thread prints whatever arrives. Private chat runs peer to peer
-//! (`private`), file uploads to peers over UDP (`crate::transfer`), in threads of their own.
+//! One input thread owns standard input for the whole run (`input`: the line editor on a
+//! terminal, `editor`; plain lines from a script or pipe) and hands each line to the main
+//! thread, which parses it (`commands`) and sends requests over the [`Link`]; the link's
+//! reader thread prints whatever arrives (decorated on a terminal, `look`). Private chat
+//! runs peer to peer (`private`), file uploads to peers over UDP (`udp`,
+//! `crate::transfer`), in threads of their own.
 
 pub mod commands;
 mod editor;
+mod files;
 mod help;
+mod helpers;
 mod input;
 pub mod link;
 mod look;
@@ -27,7 +31,6 @@ use link::{Ctx, Link, Shared};
 use output::Printer;
 use private::PrivateChat;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,19 +226,6 @@ impl Client {
         }
     }
 
-    /// On a terminal, Tab completes online users: start from who is online now.
-    fn learn_who_is_online(&mut self) {
-        let Some(editing) = self.link.shared.editing.clone() else {
-            return;
-        };
-        if let Some(resp) = self.link.call_quiet(Command::WhoElse) {
-            resp.lines
-                .iter()
-                .filter(|u| !u.contains(' '))
-                .for_each(|u| editing.user_online(u));
-        }
-    }
-
     /// The command loop; returns the exit code.
     fn serve(&mut self, lines: &mut LineSource) -> i32 {
         let prompt = format!("{}> ", self.me);
@@ -261,60 +251,6 @@ impl Client {
                 return code;
             }
             self.ask_again();
-        }
-    }
-
-    /// A `y`/`yes`/`n`/`no` line answers the oldest pending private-messaging request;
-    /// any other line is a command (true: the line was an answer).
-    fn answer_consent(&mut self, line: &str) -> bool {
-        let accept = match line.trim() {
-            "y" | "Y" | "yes" => true,
-            "n" | "N" | "no" => false,
-            _ => return false,
-        };
-        let Some(from) = self.link.shared.consent.lock().pop_front() else {
-            return false;
-        };
-        let cmd = Command::PrivateAnswer {
-            from: from.clone(),
-            accept,
-            fingerprint: self.chat.fingerprint().filter(|_| accept),
-        };
-        if let Some(Response {
-            then: Then::AwaitPeer { token },
-            ..
-        }) = self.link.call(cmd)
-        {
-            self.chat.expect(&from, &token);
-        }
-        true
-    }
-
-    /// Prints a parse error; on a terminal with a hint: the command meant by an unknown
-    /// one, the usage after a forum command's `Incorrect syntax`.
-    fn explain(&self, line: &str, error: String) {
-        let cmd = line.split(' ').next().unwrap_or("");
-        if !self.terminal {
-            return self.printer.line(&error);
-        }
-        if error == text::INVALID_COMMAND {
-            if let Some(meant) = help::closest(cmd) {
-                return self.printer.line(&text::did_you_mean(cmd, meant));
-            }
-        }
-        self.printer.line(&error);
-        if error == text::incorrect_syntax(cmd) {
-            if let Some(usage) = help::usage_of(cmd) {
-                self.printer.line(&format!("Usage: {usage}"));
-            }
-        }
-    }
-
-    /// After a line that was not an answer, the oldest pending question is asked again,
-    /// on a line of its own.
-    fn ask_again(&self) {
-        if let Some(from) = self.link.shared.consent.lock().front() {
-            self.printer.prompt(&text::private_question(from));
         }
     }
 
@@ -362,14 +298,6 @@ impl Client {
         }
     }
 
-    /// `stopprivate USER` with no session but our request to USER pending: withdraw it.
-    fn withdraw(&self, user: &str) -> bool {
-        let mut asked = self.link.shared.asked.lock();
-        let found = !self.chat.has_session(user) && asked.iter().any(|u| u == user);
-        asked.retain(|u| u != user);
-        found
-    }
-
     fn server_command(&mut self, cmd: Command) -> Option<i32> {
         let resp = match cmd {
             Command::Upd { title, file, .. } => return self.upload(title, file),
@@ -385,7 +313,7 @@ impl Client {
                 resp
             }
             Command::Udp { user, file } => {
-                let path = local_file(&self.printer, &file)?;
+                let path = files::local_file(&self.printer, &file)?;
                 let resp = self.link.call(Command::Udp {
                     user: user.clone(),
                     file: file.clone(),
@@ -433,60 +361,4 @@ impl Client {
             _ => 1,
         }
     }
-
-    /// `UPD TITLE FILE`: local checks, then the frames once the server agrees.
-    fn upload(&mut self, title: String, file: String) -> Option<i32> {
-        let path = local_file(&self.printer, &file)?;
-        let Ok(mut f) = std::fs::File::open(&path) else {
-            self.printer.line(&text::does_not_exist(&file));
-            return None;
-        };
-        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let id = self.link.send(Command::Upd { title, file, size }).ok()?;
-        let resp = self.link.wait(id);
-        if let Some(Response {
-            then: Then::SendData,
-            ..
-        }) = resp
-        {
-            if let Err(e) = self.link.send_file_frames(&mut f) {
-                self.printer.line(&format!("Error. Upload failed: {e}"));
-                return Some(self.finish(None));
-            }
-            return self.finish_or_continue(self.link.wait(id));
-        }
-        self.finish_or_continue(resp)
-    }
-
-    /// `DWN TITLE FILE`: refuses to overwrite a local file; the reader thread saves it.
-    fn download(&mut self, title: String, file: String) -> Option<i32> {
-        if !crate::names::valid_name(&file) {
-            self.printer.line(&text::invalid_file_name(&file));
-            return None;
-        }
-        let path = PathBuf::from(&file);
-        if path.exists() {
-            self.printer
-                .line(&format!("Error. {file} already exists locally"));
-            return None;
-        }
-        *self.link.shared.download.lock() = Some(path);
-        let resp = self.link.call(Command::Dwn { title, file });
-        self.link.shared.download.lock().take();
-        self.finish_or_continue(resp)
-    }
-}
-
-/// A file in the working directory named by a safe one-word name, or the error printed.
-fn local_file(printer: &Printer, file: &str) -> Option<PathBuf> {
-    if !crate::names::valid_name(file) {
-        printer.line(&text::invalid_file_name(file));
-        return None;
-    }
-    let path = Path::new(file);
-    if !path.is_file() {
-        printer.line(&text::does_not_exist(file));
-        return None;
-    }
-    Some(path.to_path_buf())
 }
