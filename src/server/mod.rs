@@ -20,6 +20,7 @@ pub mod node;
 mod offline;
 pub mod outbox;
 mod prelogin;
+mod reply;
 pub mod rooms;
 mod roster;
 pub mod secure;

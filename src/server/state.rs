@@ -18,10 +18,11 @@ use super::blocks::Blocks;
 use super::config::Config;
 use super::delivery::{Audience, Broker, FanOut, LocalBroker, LocalPresence, PresenceManager};
 use super::outbox::{Conn, Out};
+pub use super::reply::Reply;
 use super::roster::Roster;
 use super::store::{FileStore, Store};
-use super::syncer::{SyncPoint, Syncer};
-use crate::protocol::{Event, Then};
+use super::syncer::Syncer;
+use crate::protocol::Event;
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::net::TcpStream;
@@ -75,46 +76,6 @@ pub(super) struct Core {
     pub blocks: Blocks,
     /// (asker, asked) private-chat requests awaiting an answer.
     pub pending_private: HashSet<(String, String)>,
-}
-
-/// What a command handler answers: lines for the user and what the client does next.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub ok: bool,
-    pub lines: Vec<String>,
-    pub then: Then,
-    /// Sent only once this file is fsynced (by the syncer thread, off the request path).
-    pub durable: Option<SyncPoint>,
-}
-
-impl Reply {
-    pub fn ok(lines: Vec<String>) -> Reply {
-        Reply {
-            ok: true,
-            lines,
-            then: Then::Continue,
-            durable: None,
-        }
-    }
-    pub fn line(s: impl Into<String>) -> Reply {
-        Reply::ok(vec![s.into()])
-    }
-    pub fn err(s: impl Into<String>) -> Reply {
-        Reply {
-            ok: false,
-            lines: vec![s.into()],
-            then: Then::Continue,
-            durable: None,
-        }
-    }
-    pub fn then(mut self, then: Then) -> Reply {
-        self.then = then;
-        self
-    }
-    pub fn after_sync(mut self, file: Option<SyncPoint>) -> Reply {
-        self.durable = file;
-        self
-    }
 }
 
 impl Core {

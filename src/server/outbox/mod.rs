@@ -25,11 +25,13 @@
 //! nobody else waits.
 
 mod flusher;
+mod guards;
 mod scope;
 #[cfg(test)]
 mod tests;
 mod write;
 
+pub use guards::{Hold, Stream};
 pub use scope::WriteThrough;
 
 use parking_lot::{Condvar, Mutex};
@@ -372,42 +374,5 @@ impl Conn {
     /// Identifies the connection while a handle on it is alive (the flusher's key).
     fn key(&self) -> usize {
         Arc::as_ptr(&self.0) as usize
-    }
-}
-
-/// See [`Conn::hold`].
-pub struct Hold<'a>(&'a Conn);
-
-impl Drop for Hold<'_> {
-    fn drop(&mut self) {
-        let mut q = self.0 .0.q.lock();
-        q.held -= 1;
-        if q.held == 0 && (!q.items.is_empty() || q.close) {
-            self.0.schedule(q);
-        }
-    }
-}
-
-/// See [`Conn::stream`].
-pub struct Stream<'a>(&'a Conn);
-
-impl Stream<'_> {
-    /// Queues one encoded frame, waiting for room; false if the connection is gone.
-    pub fn frame(&self, frame: Vec<u8>) -> bool {
-        self.0.push_waiting(frame.into(), true)
-    }
-}
-
-impl Drop for Stream<'_> {
-    /// Lines that waited behind the download go next.
-    fn drop(&mut self) {
-        let mut q = self.0 .0.q.lock();
-        q.streaming = false;
-        q.behind_bytes = 0;
-        let mut behind = std::mem::take(&mut q.behind);
-        q.items.append(&mut behind);
-        if !q.items.is_empty() || q.close {
-            self.0.schedule(q);
-        }
     }
 }

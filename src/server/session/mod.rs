@@ -32,14 +32,32 @@ const MAX_BATCH: usize = 64;
 /// Malformed lines tolerated before a connection is dropped as hostile.
 const MAX_MALFORMED: u32 = 8;
 
-/// The read buffer, allocated only while requests arrive (see [`release`]).
+/// The read buffer, allocated only while requests arrive (see [`Reading::release`]).
 const READ_BUF: usize = 4 * 1024;
 
-/// Gives the read buffers back: an idle client costs none (touched memory stays
-/// resident, so a buffer kept per connection is RSS per connection).
-fn release<'a>(reader: &mut BufReader<Wire<'a>>, buf: &mut Vec<u8>, wire: Wire<'a>) {
-    *reader = BufReader::with_capacity(0, wire);
-    *buf = Vec::new();
+/// The read loop's state.
+struct Reading<'a> {
+    reader: BufReader<Wire<'a>>,
+    buf: Vec<u8>,
+    wire: Wire<'a>,
+    /// Malformed lines so far.
+    malformed: u32,
+    bucket: Option<TokenBucket>,
+    /// Lines queued while handling requests are written by this thread (see
+    /// `outbox::WriteThrough`) once no complete request is waiting in `reader`: a session
+    /// that falls behind then sends each client the lines of several requests at once,
+    /// as an event loop does, instead of one `send` per line.
+    batch: Option<WriteThrough>,
+    batched: usize,
+}
+
+impl Reading<'_> {
+    /// Gives the read buffers back: an idle client costs none (touched memory stays
+    /// resident, so a buffer kept per connection is RSS per connection).
+    fn release(&mut self) {
+        self.reader = BufReader::with_capacity(0, self.wire);
+        self.buf = Vec::new();
+    }
 }
 
 /// One connection's session.
@@ -63,70 +81,81 @@ impl Session {
         }
         let conn = self.conn.clone();
         let wire = Wire::of(&sock, &conn);
-        let mut reader = BufReader::with_capacity(0, wire);
-        let mut buf = Vec::new();
-        let mut malformed = 0;
-        let mut bucket = TokenBucket::new(cfg.rate_limit, cfg.rate_burst, Instant::now());
+        let mut rd = Reading {
+            reader: BufReader::with_capacity(0, wire),
+            buf: Vec::new(),
+            wire,
+            malformed: 0,
+            bucket: TokenBucket::new(cfg.rate_limit, cfg.rate_burst, Instant::now()),
+            batch: None,
+            batched: 0,
+        };
         // Who logged in here: a protocol error moves the phase to `Closing`, which must
         // not leave that user online with a dead connection.
         let mut user: Option<String> = None;
-        // Lines queued while handling requests are written by this thread (see
-        // `outbox::WriteThrough`) once no complete request is waiting in `reader`: a
-        // session that falls behind then sends each client the lines of several requests
-        // at once, as an event loop does, instead of one `send` per line.
-        let mut batch: Option<WriteThrough> = None;
-        let mut batched = 0;
         while self.phase != Phase::Closing {
             if user.is_none() {
                 user = self.phase.user().map(str::to_string);
             }
-            if batched >= MAX_BATCH || !reader.buffer().contains(&b'\n') {
-                batch = None;
-                batched = 0;
-            }
-            if reader.capacity() == 0 {
-                // Wait for the client with no buffer, then take one for what arrives.
-                wire.wait();
-                reader = BufReader::with_capacity(READ_BUF, wire);
-            }
-            match protocol::read_msg::<_, ClientMsg>(&mut reader, &mut buf) {
-                Ok(ClientMsg::Request(req)) => {
-                    if matches!(req.cmd, Command::Upd { .. } | Command::Dwn { .. }) {
-                        // A transfer waits on this client in mid-request: nothing it
-                        // queues may wait for the end of the request.
-                        batch = None;
-                    } else {
-                        batch.get_or_insert_with(WriteThrough::begin);
-                        batched += 1;
-                        if reader.buffer().is_empty() {
-                            // Nothing more has arrived: give the buffers back before
-                            // handling, which may wait for a lock (in a login storm,
-                            // thousands wait at once, and what they held stays resident).
-                            release(&mut reader, &mut buf, wire);
-                        }
-                    }
-                    if bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
-                        self.handle(req, &mut reader)
-                    } else {
-                        self.respond(req.id, Reply::err(text::TOO_MANY_COMMANDS))
-                    }
-                }
-                Ok(ClientMsg::Bin(_)) => self.reject("unexpected binary frame", &mut malformed),
-                Err(FrameError::Malformed(why)) => self.reject(&why, &mut malformed),
-                Err(FrameError::TooLong) => {
-                    self.protocol_error(text::LINE_TOO_LONG);
-                    break;
-                }
-                Err(FrameError::Closed) | Err(FrameError::Io(_)) => break,
-            }
-            if reader.buffer().is_empty() {
-                release(&mut reader, &mut buf, wire);
+            if !self.read_one(&mut rd) {
+                break;
             }
         }
-        drop(batch);
+        drop(rd);
         self.wait_for_synced_replies();
         self.conn.send(Out::Close);
         self.state.disconnect(self.id, user.as_deref());
+    }
+
+    /// Reads and handles one message; false when the connection is over.
+    fn read_one(&mut self, rd: &mut Reading<'_>) -> bool {
+        if rd.batched >= MAX_BATCH || !rd.reader.buffer().contains(&b'\n') {
+            rd.batch = None;
+            rd.batched = 0;
+        }
+        if rd.reader.capacity() == 0 {
+            // Wait for the client with no buffer, then take one for what arrives.
+            rd.wire.wait();
+            rd.reader = BufReader::with_capacity(READ_BUF, rd.wire);
+        }
+        match protocol::read_msg::<_, ClientMsg>(&mut rd.reader, &mut rd.buf) {
+            Ok(ClientMsg::Request(req)) => self.on_request(req, rd),
+            Ok(ClientMsg::Bin(_)) => self.reject("unexpected binary frame", &mut rd.malformed),
+            Err(FrameError::Malformed(why)) => self.reject(&why, &mut rd.malformed),
+            Err(FrameError::TooLong) => {
+                self.protocol_error(text::LINE_TOO_LONG);
+                return false;
+            }
+            Err(FrameError::Closed) | Err(FrameError::Io(_)) => return false,
+        }
+        if rd.reader.buffer().is_empty() {
+            rd.release();
+        }
+        true
+    }
+
+    /// One request: batched with those before it (see [`Reading::batch`]) unless it is a
+    /// transfer, and answered unless the client is over its rate.
+    fn on_request(&mut self, req: Request, rd: &mut Reading<'_>) {
+        if matches!(req.cmd, Command::Upd { .. } | Command::Dwn { .. }) {
+            // A transfer waits on this client in mid-request: nothing it queues may
+            // wait for the end of the request.
+            rd.batch = None;
+        } else {
+            rd.batch.get_or_insert_with(WriteThrough::begin);
+            rd.batched += 1;
+            if rd.reader.buffer().is_empty() {
+                // Nothing more has arrived: give the buffers back before handling, which
+                // may wait for a lock (in a login storm, thousands wait at once, and what
+                // they held stays resident).
+                rd.release();
+            }
+        }
+        if rd.bucket.as_mut().is_none_or(|b| b.allow(Instant::now())) {
+            self.handle(req, &mut rd.reader)
+        } else {
+            self.respond(req.id, Reply::err(text::TOO_MANY_COMMANDS))
+        }
     }
 
     fn reject(&mut self, why: &str, malformed: &mut u32) {
