@@ -23,6 +23,8 @@ mod prelogin;
 mod reply;
 pub mod rooms;
 mod roster;
+#[cfg(test)]
+mod roster_tests;
 pub mod secure;
 mod session;
 mod since;
