@@ -198,7 +198,7 @@ impl Loop {
 
     /// Starts a non-blocking connect for client `index`.
     fn connect(&mut self, index: usize, started_us: u64, reconnects: u32) -> Result<(), String> {
-        let tcp = open(self.shared.addr).map_err(|e| format!("connect: {e}"))?;
+        let tcp = open(self.shared.addr, index).map_err(|e| format!("connect: {e}"))?;
         let sock = Sock::new(tcp, self.shared.tls.as_ref()).map_err(|e| format!("tls: {e}"))?;
         let sock = Arc::new(sock);
         let slot = self.free.pop().unwrap_or_else(|| {

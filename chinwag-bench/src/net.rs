@@ -44,11 +44,18 @@ pub fn parse_digits(s: &[u8]) -> Option<u64> {
     )
 }
 
-/// A non-blocking TCP socket connecting to `addr` (the connect completes later).
-pub fn open(addr: SocketAddr) -> io::Result<TcpStream> {
+/// A non-blocking TCP socket for client `index` connecting to `addr` (the connect
+/// completes later). On IPv4 loopback each client connects from an address of its own
+/// in 127.1.0.0/16, as users on many hosts do: from one address, a crowd logging in at
+/// once would meet chinwag's per-address share of pre-login connections (half of
+/// `--max-clients`), which exists to stop a flood from one host.
+pub fn open(addr: SocketAddr, index: usize) -> io::Result<TcpStream> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_nonblocking(true)?;
     s.set_tcp_nodelay(true)?;
+    if let Some(from) = source_for(addr, index) {
+        s.bind(&from.into())?;
+    }
     match s.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
@@ -57,9 +64,33 @@ pub fn open(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(s.into())
 }
 
+/// Client `index`'s own loopback source address (port chosen by the kernel).
+fn source_for(addr: SocketAddr, index: usize) -> Option<SocketAddr> {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_loopback() => {
+            let (b, c) = ((index / 250) % 250 + 1, index % 250 + 1);
+            let from = std::net::Ipv4Addr::new(127, 1, b as u8, c as u8);
+            Some(SocketAddr::new(from.into(), 0))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_clients_connect_from_addresses_of_their_own() {
+        let to: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let a = source_for(to, 0).unwrap();
+        assert_eq!(a.ip().to_string(), "127.1.1.1");
+        assert_eq!(source_for(to, 251).unwrap().ip().to_string(), "127.1.2.2");
+        let distinct: std::collections::HashSet<_> =
+            (0..14_000).map(|i| source_for(to, i)).collect();
+        assert_eq!(distinct.len(), 14_000);
+        assert_eq!(source_for("10.0.0.1:5000".parse().unwrap(), 3), None);
+    }
 
     #[test]
     fn lines_lose_their_ending_and_stamps_parse() {
