@@ -230,6 +230,8 @@ pub enum Event {
     /// A broadcast line (`hans: TEXT`): printed as a text line, shown as a broadcast
     /// on a terminal.
     Broadcast { text: String },
+    /// The lockout that the next response announces lasts `secs` seconds.
+    Lockout { secs: u64 },
     /// Print this line, then the session is over: exit with `code`.
     Bye { text: String, code: i32 },
     /// A protocol error; the server closes the connection after it.

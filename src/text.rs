@@ -11,6 +11,10 @@ pub const INVALID_PASSWORD_BLOCKED: &str =
     "Invalid Password. Your account has been blocked. Please try again later";
 pub const ACCOUNT_BLOCKED: &str =
     "Your account is blocked due to multiple login failures. Please try again later";
+/// On a terminal, a lockout line with its length.
+pub fn lockout_lasts(line: &str, secs: u64) -> String {
+    format!("{line} (the lockout lasts {secs} s)")
+}
 pub const INVALID_USERNAME_RETRY: &str = "Invalid username. Please try again";
 pub const NAME_RULE: &str =
     "use 1 to 32 characters from A-Z a-z 0-9 and ~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/ (no spaces)";

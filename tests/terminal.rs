@@ -357,3 +357,20 @@ fn no_color_means_no_colour_and_private_lines_look_their_own() {
     let plain = yoda.screen_with(true);
     assert!(!coloured(&plain), "{plain:?}");
 }
+
+#[test]
+fn a_lockout_says_how_long_it_lasts() {
+    let s = TestServer::with(|c| c.block_duration = std::time::Duration::from_secs(42));
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.expect("Username:");
+    yoda.line("yoda");
+    for _ in 0..3 {
+        yoda.expect("Password:");
+        yoda.line("not-the-password");
+    }
+    yoda.expect(
+        "Invalid Password. Your account has been blocked. Please try again later (the lockout lasts 42 s)",
+    );
+    assert_eq!(yoda.exit_code(), 1);
+}

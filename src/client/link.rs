@@ -8,6 +8,7 @@ use super::output::Printer;
 use super::private::PrivateChat;
 use super::secure::Wire;
 use crate::protocol::{self, Command, Event, Request, Response, ServerMsg, Then, MAX_CHUNK};
+use crate::text;
 use crate::transfer::Receiver as UdpReceiver;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub interactive: AtomicBool,
     /// Users we asked for private messaging who have not answered yet.
     pub asked: Mutex<Vec<String>>,
+    /// A lockout's length, told just before the response that announces it.
+    pub lockout: Mutex<Option<u64>>,
     /// Requests whose response lines are for the client itself, not printed.
     pub quiet: Mutex<Vec<u64>>,
     /// The line editor's state (online users for Tab), on a terminal.
@@ -139,7 +142,8 @@ fn read_loop(stream: Wire, ctx: Ctx, tx: Sender<Response>) {
                     ctx.shared.leaving.store(true, Ordering::SeqCst);
                 }
                 if !take_quiet(&ctx.shared, resp.re) {
-                    ctx.printer.lines(&resp.lines);
+                    ctx.printer
+                        .lines(&with_lockout(&ctx.shared, resp.lines.clone()));
                 }
                 if let Then::ReceiveData { size } = resp.then {
                     // A shutdown notice cuts a download short: act on it once the partial
@@ -165,6 +169,18 @@ fn read_loop(stream: Wire, ctx: Ctx, tx: Sender<Response>) {
         ctx.chat.shutdown();
         exit_now(&ctx.shared, 1);
     }
+}
+
+/// On a terminal, the lockout line says how long it lasts.
+fn with_lockout(shared: &Shared, mut lines: Vec<String>) -> Vec<String> {
+    let secs = shared.lockout.lock().take();
+    if let (Some(secs), true) = (secs, shared.interactive.load(Ordering::SeqCst)) {
+        let locked = [text::ACCOUNT_BLOCKED, text::INVALID_PASSWORD_BLOCKED];
+        for line in lines.iter_mut().filter(|l| locked.contains(&l.as_str())) {
+            *line = text::lockout_lasts(line, secs);
+        }
+    }
+    lines
 }
 
 fn take_quiet(shared: &Shared, id: u64) -> bool {
@@ -198,6 +214,7 @@ fn on_event(ctx: &Ctx, ev: Event) {
                 None => ctx.printer.line(&text),
             }
         }
+        Event::Lockout { secs } => *ctx.shared.lockout.lock() = Some(secs),
         Event::Broadcast { text } => match text.split_once(": ") {
             Some((from, body)) => ctx.printer.chat(&Kind::Broadcast, from, body, &text),
             None => ctx.printer.line(&text),

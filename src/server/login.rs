@@ -51,9 +51,8 @@ impl State {
         }
     }
 
-    /// The password step for an existing account. The password is checked with no lock
-    /// held (argon2 is slow on purpose); the account's state is then re-read, so a lock
-    /// that landed meanwhile still wins.
+    /// The password step for an existing account; a lockout is preceded by an event
+    /// saying how long it lasts (shown on a terminal, the scripted line is unchanged).
     pub fn login_password(
         &self,
         conn: ConnId,
@@ -62,6 +61,20 @@ impl State {
         pw: &str,
         peer: &Peer,
     ) -> Reply {
+        let reply = self.check_password(conn, re, name, pw, peer);
+        let locked = [text::ACCOUNT_BLOCKED, text::INVALID_PASSWORD_BLOCKED];
+        if reply.lines.iter().any(|l| locked.contains(&l.as_str())) {
+            let secs = self.config().block_duration.as_secs();
+            if let Some(c) = self.conn_handle(conn) {
+                c.send_msg(&crate::protocol::Event::Lockout { secs });
+            }
+        }
+        reply
+    }
+
+    /// The password is checked with no lock held (argon2 is slow on purpose); the
+    /// account's state is then re-read, so a lock that landed meanwhile still wins.
+    fn check_password(&self, conn: ConnId, re: u64, name: &str, pw: &str, peer: &Peer) -> Reply {
         let now = Instant::now();
         let ip = peer.addr.ip();
         if self.0.login_throttle.lock().blocked(ip, now) {
