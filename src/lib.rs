@@ -30,7 +30,10 @@
 //! - `tls` — TLS identities, fingerprints, how a client trusts a server, and the AEAD that
 //!   seals UDP uploads (BEHAVIOUR §8; not wired into connections yet).
 //! - `cluster` — the Redis store and pub/sub bus that let several servers act as one
-//!   (BEHAVIOUR §7; not wired into the server yet: it plugs into the store/delivery seam).
+//!   (BEHAVIOUR §7), and (`cluster::backend`) the seam's Redis implementations; the
+//!   server side of a node (joining, heartbeat, bus messages) is `server::node`, the
+//!   cluster's forum `server::forum::RedisForum`, and `server::anywhere` answers the
+//!   commands that name or list users wherever they are logged in.
 //!
 //! # The backend seam
 //!
@@ -42,9 +45,11 @@
 //! claims logins. This is Centrifugo's engine split into a broker and a presence manager.
 //! A single server runs `FileStore` (DATA_DIR's files, BEHAVIOUR §4) with `LocalBroker`
 //! and `LocalPresence`, which do nothing: there is no other node. A cluster node
-//! (BEHAVIOUR §7) passes `State::with_backends` a Redis store (`cluster::RedisStore`:
+//! (BEHAVIOUR §7) passes `State::with_backends` a Redis store (`cluster::backend::
+//! ClusterStore` on `cluster::RedisStore`:
 //! Lua scripts keep sign-up, lockout counting and log numbering atomic across nodes), a
-//! Redis broker (`cluster::bus`: one `PUBLISH` per line, whatever the audience; each
+//! Redis broker (`cluster::backend::ClusterLink` on `cluster::bus`: one `PUBLISH` per
+//! line, whatever the audience; each
 //! node's subscriber hands what arrives to its own `Core::fan_out`, so a broadcast costs
 //! O(nodes)) and Redis presence (`cluster::presence`: `SET NX` login claims renewed by a
 //! heartbeat, so a second login on another node is refused and a dead node's users are

@@ -150,3 +150,31 @@ fn a_node_joins_by_host_and_port_and_is_named_after_them() {
     assert_eq!(nodes.len(), 1);
     assert!(nodes[0].ends_with(&format!(":{port}")), "{nodes:?}");
 }
+
+#[test]
+fn export_writes_what_every_node_saved_as_a_single_servers_files() {
+    let cluster = common::cluster::Cluster::start(2, &[]);
+    let mut yoda = Client::login(cluster.addr(0), "yoda", password("yoda"));
+    let mut hans = Client::login(cluster.addr(1), "hans", password("hans"));
+    yoda.text_cmd("BCM do or do not");
+    hans.text_cmd("BCM there is no try");
+    yoda.text_cmd("SRB hans");
+    hans.text_cmd("SRM 1 hi room");
+    hans.text_cmd("CRT 3331");
+    yoda.text_cmd("MSG 3331 Networks is awesome");
+    let out = tempfile::tempdir().unwrap();
+    let printed = export(&cluster.redis, out.path());
+    assert!(
+        printed.starts_with("Exported 6 accounts, 2 broadcasts, 1 rooms and 1 threads"),
+        "{printed}"
+    );
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
+    let log: Vec<String> = read("messagelog.txt").lines().map(str::to_string).collect();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].starts_with("1; ") && log[0].ends_with("; yoda; do or do not"));
+    assert!(log[1].starts_with("2; ") && log[1].ends_with("; hans; there is no try"));
+    assert!(read("SR_1_messagelog.txt")
+        .trim_end()
+        .ends_with("; hans; hi room"));
+    assert_eq!(read("threads/3331"), "hans\n1 yoda: Networks is awesome\n");
+}

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 /// `chinwag-server export --cluster URL DIR`.
 fn export() -> ExitCode {
     let args = std::env::args_os().skip(1);
-    let args = match server::node::ExportArgs::try_parse_from(args) {
+    let args = match chinwag::cluster::export::ExportArgs::try_parse_from(args) {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             let _ = e.print();

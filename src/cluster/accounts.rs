@@ -5,19 +5,9 @@
 //! and the lockout (a key with a TTL) holds on every node until Redis expires it.
 
 use super::{key, RedisStore, StoreError};
+pub use crate::server::store::Failure;
 use redis::Script;
 use std::time::Duration;
-
-/// What a failed password attempt leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// This many attempts are left before the lockout.
-    TryAgain(u32),
-    /// That attempt locked the account.
-    NowBlocked,
-    /// The account was locked already.
-    Blocked,
-}
 
 const FAIL: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
@@ -30,6 +20,12 @@ end
 return tonumber(ARGV[1]) - f
 ";
 
+const SUCCEEDED: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
 impl RedisStore {
     /// Adds an account unless the name is taken; true if it was added.
     pub fn add_account(&self, name: &str, secret: &str) -> Result<bool, StoreError> {
@@ -38,6 +34,16 @@ impl RedisStore {
                 .arg(key(&["accounts"]))
                 .arg(name)
                 .arg(secret)
+                .query(c)
+        })
+    }
+
+    /// Whether `name` has an account.
+    pub fn account_exists(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            redis::cmd("HEXISTS")
+                .arg(key(&["accounts"]))
+                .arg(name)
                 .query(c)
         })
     }
@@ -87,28 +93,41 @@ impl RedisStore {
         self.with(|c| redis::cmd("EXISTS").arg(key(&["locked", name])).query(c))
     }
 
-    /// A successful login resets the failure count.
-    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
-        self.with(|c| redis::cmd("DEL").arg(key(&["fails", name])).exec(c))
+    /// A right password resets the failure count; false if the account is locked (the
+    /// lockout landed, from any node, while the password was being checked).
+    pub fn login_succeeded(&self, name: &str) -> Result<bool, StoreError> {
+        let ok: i64 = self.with(|c| {
+            Script::new(SUCCEEDED)
+                .key(key(&["fails", name]))
+                .key(key(&["locked", name]))
+                .invoke(c)
+        })?;
+        Ok(ok == 1)
     }
 
-    /// `who` blocks (or, with `on` false, unblocks) `whom`.
+    /// `who` blocks (or, with `on` false, unblocks) `whom`. Every pair is one member of
+    /// one set (`who whom`: names hold no spaces), so loading them all is one call.
     pub fn set_block(&self, who: &str, whom: &str, on: bool) -> Result<(), StoreError> {
         let verb = if on { "SADD" } else { "SREM" };
         self.with(|c| {
             redis::cmd(verb)
-                .arg(key(&["blocks", who]))
-                .arg(whom)
+                .arg(key(&["blocks"]))
+                .arg(format!("{who} {whom}"))
                 .exec(c)
         })
     }
 
-    /// Whom `who` blocks, sorted.
-    pub fn blocked_by(&self, who: &str) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> =
-            self.with(|c| redis::cmd("SMEMBERS").arg(key(&["blocks", who])).query(c))?;
-        names.sort();
-        Ok(names)
+    /// Every (blocker, blocked) pair, sorted.
+    pub fn all_blocks(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let pairs: Vec<String> =
+            self.with(|c| redis::cmd("SMEMBERS").arg(key(&["blocks"])).query(c))?;
+        let mut pairs: Vec<(String, String)> = pairs
+            .iter()
+            .filter_map(|p| p.split_once(' '))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        pairs.sort();
+        Ok(pairs)
     }
 
     /// Queues an encoded line for `to`, who is offline everywhere.
@@ -121,13 +140,22 @@ impl RedisStore {
         })
     }
 
-    /// What waits for `to`, oldest first. It stays queued until [`Self::delivered_offline`].
-    pub fn pending_offline(&self, to: &str) -> Result<Vec<String>, StoreError> {
+    /// Whether anything waits for `to`.
+    pub fn has_offline(&self, to: &str) -> Result<bool, StoreError> {
+        self.with(|c| redis::cmd("EXISTS").arg(key(&["offline", to])).query(c))
+    }
+
+    /// The oldest `max` lines waiting for `to`, oldest first. They stay queued until
+    /// [`Self::delivered_offline`].
+    pub fn pending_offline(&self, to: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         self.with(|c| {
             redis::cmd("LRANGE")
                 .arg(key(&["offline", to]))
                 .arg(0)
-                .arg(-1)
+                .arg(max - 1)
                 .query(c)
         })
     }
@@ -168,10 +196,11 @@ mod tests {
         assert_eq!(a.login_failed("yoda", 3, block), Ok(Failure::NowBlocked));
         assert_eq!(b.login_failed("yoda", 3, block), Ok(Failure::Blocked));
         assert!(b.is_locked("yoda").unwrap());
+        assert!(!a.login_succeeded("yoda").unwrap(), "locked meanwhile");
         std::thread::sleep(Duration::from_millis(100));
         assert!(!a.is_locked("yoda").unwrap(), "Redis lifts the lockout");
         assert_eq!(a.login_failed("yoda", 3, block), Ok(Failure::TryAgain(2)));
-        a.login_succeeded("yoda").unwrap();
+        assert!(a.login_succeeded("yoda").unwrap());
         assert_eq!(b.login_failed("yoda", 3, block), Ok(Failure::TryAgain(2)));
     }
 
@@ -185,14 +214,27 @@ mod tests {
         a.set_block("hans", "yoda", true).unwrap();
         a.set_block("hans", "luke", true).unwrap();
         b.set_block("hans", "luke", false).unwrap();
-        assert_eq!(b.blocked_by("hans").unwrap(), vec!["yoda".to_string()]);
+        b.set_block("luke", "hans", true).unwrap();
+        let pairs = [
+            ("hans".into(), "yoda".into()),
+            ("luke".into(), "hans".into()),
+        ];
+        assert_eq!(b.all_blocks().unwrap(), pairs);
 
         for line in ["one", "two", "three"] {
             a.queue_offline("luke", line).unwrap();
         }
-        assert_eq!(b.pending_offline("luke").unwrap(), ["one", "two", "three"]);
+        assert_eq!(
+            b.pending_offline("luke", 9).unwrap(),
+            ["one", "two", "three"]
+        );
+        assert_eq!(b.pending_offline("luke", 2).unwrap(), ["one", "two"]);
         b.delivered_offline("luke", 2).unwrap();
         a.queue_offline("luke", "four").unwrap();
-        assert_eq!(b.pending_offline("luke").unwrap(), ["three", "four"]);
+        assert_eq!(b.pending_offline("luke", 9).unwrap(), ["three", "four"]);
+        b.delivered_offline("luke", 2).unwrap();
+        assert!(
+            !a.has_offline("luke").unwrap() && a.pending_offline("luke", 9).unwrap().is_empty()
+        );
     }
 }

@@ -47,6 +47,42 @@ impl From<StoreError> for ExportError {
     }
 }
 
+/// `chinwag-server export --cluster URL DIR`.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "chinwag-server export",
+    about = "Writes a cluster's data from Redis into DIR as a single server's files"
+)]
+pub struct ExportArgs {
+    /// The cluster's Redis (redis://HOST:PORT[/DB]).
+    #[arg(long, value_name = "URL")]
+    pub cluster: String,
+    /// Where to write credentials.txt, messagelog.txt, SR_<id>_messagelog.txt, threads/.
+    pub dir: std::path::PathBuf,
+}
+
+impl ExportArgs {
+    /// Runs the export; the line to print, or the one error line.
+    pub fn run(&self) -> Result<String, String> {
+        let fail = |e: &dyn std::fmt::Display| {
+            let text = e.to_string();
+            format!(
+                "Error. Export failed: {}",
+                text.lines().next().unwrap_or_default()
+            )
+        };
+        let store = RedisStore::open(&self.cluster).map_err(|e| fail(&e))?;
+        let done = export(&store, &self.dir).map_err(|e| fail(&e))?;
+        Ok(crate::text::exported(
+            done.accounts,
+            done.broadcasts,
+            done.rooms,
+            done.threads,
+            &self.dir,
+        ))
+    }
+}
+
 /// Writes the cluster's files into `dir` (made if missing).
 pub fn export(store: &RedisStore, dir: &Path) -> Result<Exported, ExportError> {
     let mut done = Exported::default();
@@ -133,7 +169,10 @@ mod tests {
         store
             .append(Log::Broadcast, 1_654_095_601, "yoda", "do or do not")
             .unwrap();
-        let room = store.create_room(&["yoda", "hans"]).unwrap();
+        let members = ["yoda".to_string(), "hans".to_string()];
+        let crate::server::store::Created::New(room) = store.create_room(&members).unwrap() else {
+            panic!("a new room")
+        };
         store
             .append(Log::Room(room), 1_654_095_602, "hans", "hi room")
             .unwrap();

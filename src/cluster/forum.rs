@@ -31,7 +31,7 @@ impl RedisStore {
             redis::cmd("HSETNX")
                 .arg(threads())
                 .arg(title)
-                .arg(text)
+                .arg(&text)
                 .query(c)
         })
     }

@@ -8,13 +8,29 @@
 
 use super::{key, RedisStore, StoreError};
 use crate::server::history::LogEntry;
+use crate::server::store::Created;
 use chrono::{Local, TimeZone};
 use redis::Script;
+use std::collections::BTreeSet;
 
 const APPEND: &str = r"
 local n = redis.call('INCR', KEYS[1])
 redis.call('ZADD', KEYS[2], ARGV[1], string.format('%020d', n) .. ' ' .. ARGV[1] .. ' ' .. ARGV[2])
 return n
+";
+
+/// KEYS: the room counter, the hash of member sets; ARGV: the key prefix, the member
+/// set's signature, then the members in order. A negative answer is an existing room.
+const CREATE_ROOM: &str = r"
+local found = redis.call('HGET', KEYS[2], ARGV[2])
+if found then return -tonumber(found) end
+local id = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[2], id)
+for i = 3, #ARGV do
+  redis.call('RPUSH', ARGV[1] .. 'room:' .. id .. ':members', ARGV[i])
+  redis.call('SADD', ARGV[1] .. 'user:' .. ARGV[i] .. ':rooms', id)
+end
+return id
 ";
 
 /// Which log: the broadcasts (`messagelog.txt`) or one room's.
@@ -82,15 +98,27 @@ impl RedisStore {
         self.since(log, i64::MIN)
     }
 
-    /// A new room with `members`; its id (ids count from 1 across the cluster).
-    pub fn create_room(&self, members: &[&str]) -> Result<u64, StoreError> {
-        self.with(|c| {
-            let id: u64 = redis::cmd("INCR").arg(key(&["rooms", "next"])).query(c)?;
-            redis::cmd("SADD")
-                .arg(key(&["room", &id.to_string(), "members"]))
-                .arg(members)
-                .exec(c)?;
-            Ok(id)
+    /// The room of `members` (issuer first, repeats dropped): a new one, numbered from
+    /// 1 across the cluster, or the one these members (in any order) have already.
+    /// One script, so two nodes creating the same room at once make one.
+    pub fn create_room(&self, members: &[String]) -> Result<Created, StoreError> {
+        let mut seen = BTreeSet::new();
+        let members: Vec<&String> = members.iter().filter(|m| seen.insert(*m)).collect();
+        let signature: Vec<&str> = seen.iter().map(|m| m.as_str()).collect();
+        let id: i64 = self.with(|c| {
+            let script = Script::new(CREATE_ROOM);
+            let mut call = script.key(key(&["rooms", "next"]));
+            call.key(key(&["rooms", "by_members"]))
+                .arg(key(&[""]))
+                .arg(signature.join(" "));
+            for m in &members {
+                call.arg(m.as_str());
+            }
+            call.invoke(c)
+        })?;
+        Ok(match id {
+            id if id < 0 => Created::Exists(id.unsigned_abs()),
+            id => Created::New(id as u64),
         })
     }
 
@@ -101,13 +129,25 @@ impl RedisStore {
         Ok(n.unwrap_or(0))
     }
 
-    /// The members of room `id`, sorted; empty for a room that does not exist.
-    pub fn room_members(&self, id: u64) -> Result<Vec<String>, StoreError> {
+    /// The members of room `id`, issuer first; `None` for a room that does not exist.
+    pub fn room_members(&self, id: u64) -> Result<Option<Vec<String>>, StoreError> {
         let members_key = key(&["room", &id.to_string(), "members"]);
-        let mut names: Vec<String> =
-            self.with(|c| redis::cmd("SMEMBERS").arg(members_key).query(c))?;
-        names.sort();
-        Ok(names)
+        let names: Vec<String> = self.with(|c| {
+            redis::cmd("LRANGE")
+                .arg(&members_key)
+                .arg(0)
+                .arg(-1)
+                .query(c)
+        })?;
+        Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// The ids of the rooms `user` is in, ascending.
+    pub fn rooms_of(&self, user: &str) -> Result<Vec<u64>, StoreError> {
+        let rooms_key = key(&["user", user, "rooms"]);
+        let mut ids: Vec<u64> = self.with(|c| redis::cmd("SMEMBERS").arg(&rooms_key).query(c))?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 }
 
@@ -157,7 +197,11 @@ mod tests {
     fn since_is_strictly_later_in_number_order_and_keeps_odd_text() {
         let redis = RedisServer::start();
         let store = RedisStore::open(&redis.url()).unwrap();
-        let room = Log::Room(store.create_room(&["yoda", "hans"]).unwrap());
+        let members = ["yoda".to_string(), "hans".to_string()];
+        let Created::New(id) = store.create_room(&members).unwrap() else {
+            panic!("a new room")
+        };
+        let room = Log::Room(id);
         for (ts, text) in [
             (T0, "a"),
             (T0 + 10, "b  spaced | piped"),
@@ -177,8 +221,15 @@ mod tests {
             store.since(Log::Broadcast, T0).unwrap().is_empty(),
             "logs apart"
         );
-        assert_eq!(store.room_members(1).unwrap(), ["hans", "yoda"]);
-        assert!(store.room_members(9).unwrap().is_empty());
+        assert_eq!(store.room_members(1).unwrap().unwrap(), ["yoda", "hans"]);
+        assert!(store.room_members(9).unwrap().is_none());
+        let again = ["hans".to_string(), "yoda".to_string(), "hans".to_string()];
+        assert_eq!(store.create_room(&again).unwrap(), Created::Exists(1));
+        let three = ["luke".to_string(), "hans".to_string(), "luke".to_string()];
+        assert_eq!(store.create_room(&three).unwrap(), Created::New(2));
+        assert_eq!(store.room_members(2).unwrap().unwrap(), ["luke", "hans"]);
+        assert_eq!(store.rooms_of("hans").unwrap(), [1, 2]);
+        assert_eq!(store.rooms_of("yoda").unwrap(), [1]);
     }
 
     /// By hand (`cargo test --release --lib million -- --ignored --nocapture`): RDM of

@@ -17,10 +17,11 @@
 //! and a node refuses data of a format it does not know. Every call has a timeout, so a
 //! paused or unreachable Redis gives [`StoreError::Unavailable`] instead of a hang.
 //!
-//! Not wired into the server yet: the server's store and delivery seam (issue 13) is
-//! what these plug into.
+//! - [`backend`]: these behind the server's seams (`server::store::Store`, the broker
+//!   and the presence manager of `server::delivery`), which `server::node` wires in.
 
 pub mod accounts;
+pub mod backend;
 pub mod bus;
 pub mod export;
 pub mod forum;
@@ -98,17 +99,28 @@ impl RedisStore {
     }
 
     /// Runs `f` on a pooled connection (a new one if none is idle). A connection that
-    /// failed is dropped rather than returned, so the next call reconnects.
+    /// failed is dropped rather than returned, so the next call reconnects. An idle
+    /// connection Redis had closed (it restarted) fails at once on its next use: then
+    /// every idle connection is dropped (they all went with it) and `f` runs once more on
+    /// a new one, so a restart costs no request an error.
     pub fn with<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
         let pooled = self.idle.lock().pop();
+        let reused = pooled.is_some();
         let mut conn = match pooled {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        let result = f(&mut conn);
+        let result = match f(&mut conn) {
+            Err(e) if reused && e.is_connection_dropped() && !e.is_timeout() => {
+                self.idle.lock().clear();
+                conn = self.connect()?;
+                f(&mut conn)
+            }
+            result => result,
+        };
         if result.is_ok() {
             self.idle.lock().push(conn);
         }

@@ -2,8 +2,8 @@
 //!
 //! Claiming a login is `SET online:<user> <node> NX PX ttl` (so a user logged in on one
 //! node is refused on every other), and the node records the user in its own hash with
-//! the login time. Each node's heartbeat renews its key and its users' leases; a node
-//! that dies stops renewing, and within the lease time any live node's [`reap`] (one
+//! the login time. Each node's heartbeat renews its key and its users' leases (and puts
+//! back a lease that lapsed while Redis was paused or restarted); a node that dies stops renewing, and within the lease time any live node's [`reap`] (one
 //! Lua script, so exactly one node reaps each dead node) frees its users and returns them,
 //! for that node to announce `yoda logged out`.
 //!
@@ -33,7 +33,9 @@ redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 for _, user in ipairs(redis.call('HKEYS', KEYS[3])) do
   local lease = ARGV[3] .. user
-  if redis.call('GET', lease) == ARGV[1] then redis.call('PEXPIRE', lease, ARGV[2]) end
+  local holder = redis.call('GET', lease)
+  if holder == ARGV[1] then redis.call('PEXPIRE', lease, ARGV[2])
+  elseif not holder then redis.call('SET', lease, ARGV[1], 'PX', ARGV[2]) end
 end
 return 1
 ";
@@ -63,6 +65,39 @@ pub struct Online {
     pub node: String,
     /// Unix milliseconds of the login.
     pub since_ms: i64,
+    /// Where the user's client is, for `ATU` and peer-to-peer brokering.
+    pub at: Where,
+}
+
+/// A logged-in client's address and the ports it listens on for peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Where {
+    pub ip: std::net::IpAddr,
+    pub udp_port: u16,
+    pub p2p_port: u16,
+}
+
+impl Where {
+    fn encode(&self, since_ms: i64) -> String {
+        format!("{since_ms} {} {} {}", self.ip, self.udp_port, self.p2p_port)
+    }
+}
+
+/// A node's record of one user: `since_ms ip udp_port p2p_port`.
+fn decode(user: String, node: &str, value: &str) -> Option<Online> {
+    let mut parts = value.split(' ');
+    let since_ms = parts.next()?.parse().ok()?;
+    let at = Where {
+        ip: parts.next()?.parse().ok()?,
+        udp_port: parts.next()?.parse().ok()?,
+        p2p_port: parts.next()?.parse().ok()?,
+    };
+    Some(Online {
+        user,
+        node: node.to_string(),
+        since_ms,
+        at,
+    })
 }
 
 fn node_key(node: &str) -> String {
@@ -78,12 +113,13 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl RedisStore {
-    /// Claims `user`'s login for `node` at unix ms `now_ms`; false if logged in anywhere.
+    /// Claims `user`'s login for `node` at unix ms `now_ms`, from `at`; false if logged
+    /// in anywhere.
     pub fn claim_login(
         &self,
         user: &str,
         node: &str,
-        now_ms: i64,
+        (now_ms, at): (i64, &Where),
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let claimed: i64 = self.with(|c| {
@@ -93,7 +129,7 @@ impl RedisStore {
                 .arg(node)
                 .arg(user)
                 .arg(ms(lease))
-                .arg(now_ms)
+                .arg(at.encode(now_ms))
                 .invoke(c)
         })?;
         Ok(claimed == 1)
@@ -149,25 +185,35 @@ impl RedisStore {
             self.with(|c| redis::cmd("SMEMBERS").arg(key(&["nodes"])).query(c))?;
         let mut all = Vec::new();
         for node in nodes {
-            let users: Vec<(String, i64)> =
+            let users: Vec<(String, String)> =
                 self.with(|c| redis::cmd("HGETALL").arg(users_key(&node)).query(c))?;
-            all.extend(users.into_iter().map(|(user, since_ms)| Online {
-                user,
-                node: node.clone(),
-                since_ms,
-            }));
+            let found = users.into_iter().filter_map(|(u, v)| decode(u, &node, &v));
+            all.extend(found);
         }
         all.sort_by(|a, b| (a.since_ms, &a.user).cmp(&(b.since_ms, &b.user)));
         Ok(all)
     }
 
-    /// Users who logged out at unix ms `from_ms` or later (for `whoelsesince`).
+    /// Where `user` is logged in, if anywhere.
+    pub fn online_user(&self, user: &str) -> Result<Option<Online>, StoreError> {
+        let node: Option<String> =
+            self.with(|c| redis::cmd("GET").arg(key(&["online", user])).query(c))?;
+        let Some(node) = node else {
+            return Ok(None);
+        };
+        let value: Option<String> =
+            self.with(|c| redis::cmd("HGET").arg(users_key(&node)).arg(user).query(c))?;
+        Ok(value.and_then(|v| decode(user.to_string(), &node, &v)))
+    }
+
+    /// Users whose last logout was at unix ms `from_ms` or later, most recent first
+    /// (for `whoelsesince`; someone logged in again is still listed).
     pub fn logged_out_since(&self, from_ms: i64) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
-            redis::cmd("ZRANGEBYSCORE")
+            redis::cmd("ZREVRANGEBYSCORE")
                 .arg(key(&["last_seen"]))
-                .arg(from_ms)
                 .arg("+inf")
+                .arg(from_ms)
                 .query(c)
         })
     }
@@ -179,6 +225,11 @@ mod tests {
     use super::*;
 
     const LEASE: Duration = Duration::from_millis(80);
+    const HERE: Where = Where {
+        ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        udp_port: 7000,
+        p2p_port: 7001,
+    };
 
     #[test]
     fn a_login_is_claimed_once_and_released_by_its_node_only() {
@@ -186,9 +237,15 @@ mod tests {
         let store = RedisStore::open(&redis.url()).unwrap();
         store.heartbeat("a", LEASE).unwrap();
         store.heartbeat("b", LEASE).unwrap();
-        assert!(store.claim_login("yoda", "a", 1_000, LEASE).unwrap());
-        assert!(!store.claim_login("yoda", "b", 1_001, LEASE).unwrap());
-        assert!(store.claim_login("hans", "b", 1_002, LEASE).unwrap());
+        assert!(store
+            .claim_login("yoda", "a", (1_000, &HERE), LEASE)
+            .unwrap());
+        assert!(!store
+            .claim_login("yoda", "b", (1_001, &HERE), LEASE)
+            .unwrap());
+        assert!(store
+            .claim_login("hans", "b", (1_002, &HERE), LEASE)
+            .unwrap());
         let names: Vec<_> = store
             .online()
             .unwrap()
@@ -202,12 +259,24 @@ mod tests {
 
         store.release_login("yoda", "b", 2_000).unwrap();
         assert!(
-            !store.claim_login("yoda", "b", 2_001, LEASE).unwrap(),
+            !store
+                .claim_login("yoda", "b", (2_001, &HERE), LEASE)
+                .unwrap(),
             "b cannot free a's user"
         );
         store.release_login("yoda", "a", 2_002).unwrap();
-        assert!(store.claim_login("yoda", "b", 2_003, LEASE).unwrap());
+        assert!(store
+            .claim_login("yoda", "b", (2_003, &HERE), LEASE)
+            .unwrap());
         assert_eq!(store.logged_out_since(2_001).unwrap(), ["yoda"]);
+        store.release_login("hans", "b", 2_010).unwrap();
+        assert_eq!(store.logged_out_since(2_001).unwrap(), ["hans", "yoda"]);
+        let yoda = store.online_user("yoda").unwrap().unwrap();
+        assert_eq!(
+            (yoda.node.as_str(), yoda.since_ms, yoda.at),
+            ("b", 2_003, HERE)
+        );
+        assert_eq!(store.online_user("hans").unwrap(), None);
     }
 
     #[test]
@@ -215,7 +284,9 @@ mod tests {
         let redis = RedisServer::start();
         let store = RedisStore::open(&redis.url()).unwrap();
         store.heartbeat("dead", LEASE).unwrap();
-        assert!(store.claim_login("yoda", "dead", 1_000, LEASE).unwrap());
+        assert!(store
+            .claim_login("yoda", "dead", (1_000, &HERE), LEASE)
+            .unwrap());
         assert!(
             store.reap_dead_nodes(1_500).unwrap().is_empty(),
             "still alive"
@@ -229,7 +300,9 @@ mod tests {
             store.reap_dead_nodes(2_001).unwrap().is_empty(),
             "reaped once"
         );
-        assert!(store.claim_login("yoda", "live", 2_002, LEASE).unwrap());
+        assert!(store
+            .claim_login("yoda", "live", (2_002, &HERE), LEASE)
+            .unwrap());
         let nodes: Vec<_> = store
             .online()
             .unwrap()

@@ -53,6 +53,12 @@ impl Blocks {
         self.by.get(by).cloned().unwrap_or_default()
     }
 
+    /// The users who have blocked `user`.
+    pub fn blockers_of(&self, user: &str) -> Vec<String> {
+        let blocking = self.by.iter().filter(|(_, s)| s.contains(user));
+        blocking.map(|(by, _)| by.clone()).collect()
+    }
+
     /// Records a block (`on`) or its lifting.
     pub fn set(&mut self, by: &str, user: &str, on: bool) {
         if on {

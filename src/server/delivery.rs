@@ -57,34 +57,50 @@ impl Broker for LocalBroker {
     }
 }
 
-/// A user logged in on another node.
+/// A user logged in on another node, and where their client is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteUser {
     pub name: String,
     pub node: String,
+    pub since: chrono::DateTime<chrono::Local>,
+    pub ip: std::net::IpAddr,
+    pub udp_port: u16,
+    pub p2p_port: u16,
 }
 
 /// Who is logged in anywhere: claims that refuse a second login, and the users of
-/// other nodes for `whoelse`, `ATU` and presence.
+/// other nodes for `whoelse`, `ATU`, direct messages and peer-to-peer brokering.
 pub trait PresenceManager: Send + Sync {
-    /// Claims `user`'s login for this node; false if they are logged in on another.
-    fn claim(&self, user: &str) -> StoreResult<bool>;
+    /// Claims `user`'s login from `peer` for this node; false if they are logged in on
+    /// another.
+    fn claim(&self, user: &str, peer: &super::login::Peer) -> StoreResult<bool>;
     /// `user` logged out of this node (at `now`, for `whoelsesince`).
     fn release(&self, user: &str, now: Instant);
-    /// Users online on other nodes.
+    /// Users online on other nodes, in login order.
     fn remote_online(&self) -> StoreResult<Vec<RemoteUser>>;
+    /// `user`, if logged in on another node.
+    fn elsewhere(&self, user: &str) -> StoreResult<Option<RemoteUser>>;
+    /// Everyone whose last logout, on any node, was in the last `secs` seconds, most
+    /// recent first; `None` when this node's roster knows every departure.
+    fn departed_since(&self, secs: u64) -> StoreResult<Option<Vec<String>>>;
 }
 
 /// One server: the roster is all of presence, and it refuses duplicates itself.
 pub struct LocalPresence;
 
 impl PresenceManager for LocalPresence {
-    fn claim(&self, _user: &str) -> StoreResult<bool> {
+    fn claim(&self, _user: &str, _peer: &super::login::Peer) -> StoreResult<bool> {
         Ok(true)
     }
     fn release(&self, _user: &str, _now: Instant) {}
     fn remote_online(&self) -> StoreResult<Vec<RemoteUser>> {
         Ok(Vec::new())
+    }
+    fn elsewhere(&self, _user: &str) -> StoreResult<Option<RemoteUser>> {
+        Ok(None)
+    }
+    fn departed_since(&self, _secs: u64) -> StoreResult<Option<Vec<String>>> {
+        Ok(None)
     }
 }
 

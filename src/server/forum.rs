@@ -11,6 +11,7 @@
 //! upload data is streamed to disk by an [`Upload`] without holding it, and a
 //! name being uploaded is reserved so two clients cannot race for it.
 
+mod cluster;
 mod disk;
 mod thread;
 mod upload;
@@ -20,6 +21,7 @@ mod tests;
 #[cfg(test)]
 mod tests_upload;
 
+pub use cluster::RedisForum;
 pub use upload::Upload;
 
 use crate::names::valid_name;
@@ -268,7 +270,7 @@ impl Forum {
             generation: key.0,
         };
         Ok(Upload::new(
-            Arc::clone(&self.shared),
+            Arc::clone(&self.shared) as Arc<dyn upload::UploadHome>,
             target,
             size,
             temp,
@@ -284,20 +286,7 @@ impl Forum {
         if !thread.has_file(file) {
             return Err(ForumError::NoFile);
         }
-        // Never through a symbolic link, for the folder or the file.
-        let dir = self.shared.uploads_dir.join(title);
-        let opened = files::check_dir(&dir).and_then(|()| files::open_read(&dir.join(file)));
-        let handle = opened.map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => ForumError::NoFile,
-            _ if e.raw_os_error() == Some(libc::ELOOP) => ForumError::NoFile,
-            io::ErrorKind::PermissionDenied => ForumError::NoFile,
-            _ => ForumError::Io(e),
-        })?;
-        let meta = handle.metadata()?;
-        if !meta.is_file() {
-            return Err(ForumError::NoFile);
-        }
-        Ok((handle, meta.len()))
+        open_upload(&self.shared.uploads_dir.join(title), file)
     }
 
     /// Removes thread `title` and all its files (its creator only).
@@ -330,6 +319,23 @@ impl Forum {
         disk::empty_dir(&self.shared.threads_dir)?;
         disk::empty_dir(&self.shared.uploads_dir)
     }
+}
+
+/// Opens `dir/file` (an uploaded file) for sending, never through a symbolic link for
+/// the folder or the file; returns it with its length.
+fn open_upload(dir: &Path, file: &str) -> Result<(File, u64), ForumError> {
+    let opened = files::check_dir(dir).and_then(|()| files::open_read(&dir.join(file)));
+    let handle = opened.map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ForumError::NoFile,
+        _ if e.raw_os_error() == Some(libc::ELOOP) => ForumError::NoFile,
+        io::ErrorKind::PermissionDenied => ForumError::NoFile,
+        _ => ForumError::Io(e),
+    })?;
+    let meta = handle.metadata()?;
+    if !meta.is_file() {
+        return Err(ForumError::NoFile);
+    }
+    Ok((handle, meta.len()))
 }
 
 /// Index of post `n` if `user` wrote it.
@@ -367,20 +373,23 @@ impl Shared {
     /// Renames `uploads/TITLE` to a hidden trash name (never a valid title)
     /// so it can be deleted without the lock; `None` if there was none.
     fn move_to_trash(&self, title: &str) -> io::Result<Option<PathBuf>> {
-        let dir = self.uploads_dir.join(title);
-        let trash = self
-            .uploads_dir
-            .join(format!(".{title}.trash-{}", unique_suffix()));
-        match fs::rename(&dir, &trash) {
-            Ok(()) => Ok(Some(trash)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => {
-                log::warn!(
-                    "could not move {} aside ({e}); deleting in place",
-                    dir.display()
-                );
-                disk::remove_tree_if_exists(&dir).map(|()| None)
-            }
+        move_to_trash(&self.uploads_dir, title)
+    }
+}
+
+/// Renames `uploads/TITLE` aside (see [`Shared::move_to_trash`]).
+fn move_to_trash(uploads_dir: &Path, title: &str) -> io::Result<Option<PathBuf>> {
+    let dir = uploads_dir.join(title);
+    let trash = uploads_dir.join(format!(".{title}.trash-{}", unique_suffix()));
+    match fs::rename(&dir, &trash) {
+        Ok(()) => Ok(Some(trash)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => {
+            log::warn!(
+                "could not move {} aside ({e}); deleting in place",
+                dir.display()
+            );
+            disk::remove_tree_if_exists(&dir).map(|()| None)
         }
     }
 }

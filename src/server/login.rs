@@ -42,7 +42,11 @@ impl State {
         if !accounts::valid_credential(name) {
             return Reply::err(text::invalid_name("username")).then(Then::AskUsername);
         }
-        if self.user_exists(name) {
+        let exists = match self.0.store.accounts().account_exists(name) {
+            Ok(exists) => exists,
+            Err(e) => return unavailable(&e),
+        };
+        if exists {
             Reply::ok(vec![]).then(Then::AskPassword)
         } else if self.config().signup {
             Reply::ok(vec![]).then(Then::AskNewPassword)
@@ -101,7 +105,7 @@ impl State {
             Ok(false) => return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 }),
             Err(e) => return unavailable(&e),
         }
-        match self.0.presence.claim(name) {
+        match self.0.presence.claim(name, peer) {
             Ok(true) => {}
             Ok(false) => return Reply::err(text::already_logged_in(name)).then(Then::AskUsername),
             Err(e) => return unavailable(&e),
@@ -152,9 +156,10 @@ impl State {
         match self.0.store.accounts().add_account(name, &hash) {
             Ok(true) => {}
             Ok(false) => return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername),
+            Err(e @ StoreError::Unavailable(_)) => return unavailable(&e),
             Err(_) => return Reply::err(text::SIGNUP_FAILED).then(Then::AskUsername),
         }
-        if let Ok(false) | Err(_) = self.0.presence.claim(name) {
+        if let Ok(false) | Err(_) = self.0.presence.claim(name, peer) {
             return Reply::err(text::already_logged_in(name)).then(Then::AskUsername);
         }
         let conn_handle = self.conn_handle(conn);

@@ -6,6 +6,7 @@
 //! or [`State::shutdown`]) once the connections have closed.
 
 pub mod accounts;
+mod anywhere;
 mod blocks;
 pub mod capacity;
 mod cmd;

@@ -11,9 +11,11 @@
 //! have renewed their keys yet (a paused Redis lets every key lapse together), so it
 //! first waits for [`SETTLE`] heartbeats in a row to succeed.
 
+use super::delivery::Audience;
 use super::state::State;
 use crate::cluster::bus::Subscriber;
 use crate::cluster::{RedisStore, StoreError};
+use crate::protocol::Event;
 use crossbeam_channel::{select, tick, Receiver, Sender};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -41,13 +43,60 @@ pub struct ClusterConfig {
 }
 
 /// What one node tells every node (itself included) over the bus.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BusMsg {
     /// `SHT` on node `from`: every node shuts down.
     Shutdown { from: String },
     /// The users of a node that died, now logged out everywhere.
     Reaped { node: String, users: Vec<String> },
+    /// A line for users, published by node `origin` (which delivered it to its own).
+    Deliver {
+        origin: String,
+        to: Target,
+        event: Event,
+    },
+    /// A block list changed (saved in Redis already): every node's rule follows.
+    Block { by: String, user: String, on: bool },
+}
+
+/// An [`Audience`] that can cross the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "audience", rename_all = "snake_case")]
+pub enum Target {
+    User { from: String, to: String },
+    Everyone { from: String },
+    Users { from: String, users: Vec<String> },
+    Presence { about: String },
+}
+
+impl Target {
+    /// The audience as it crosses the bus; `None` for what stays on one node.
+    pub fn of(to: &Audience<'_>) -> Option<Target> {
+        let s = str::to_string;
+        Some(match *to {
+            Audience::User { from, to } => Target::User {
+                from: s(from),
+                to: s(to),
+            },
+            Audience::Everyone { from } => Target::Everyone { from: s(from) },
+            Audience::Users { from, users } => Target::Users {
+                from: s(from),
+                users: users.to_vec(),
+            },
+            Audience::Presence { about } => Target::Presence { about: s(about) },
+            Audience::Everybody => return None,
+        })
+    }
+
+    pub fn audience(&self) -> Audience<'_> {
+        match self {
+            Target::User { from, to } => Audience::User { from, to },
+            Target::Everyone { from } => Audience::Everyone { from },
+            Target::Users { from, users } => Audience::Users { from, users },
+            Target::Presence { about } => Audience::Presence { about },
+        }
+    }
 }
 
 /// This node: its name, the shared store and, once started, its threads.
@@ -55,6 +104,9 @@ pub struct Node {
     pub name: String,
     pub store: Arc<RedisStore>,
     threads: Mutex<Option<Threads>>,
+    /// Logouts Redis could not take (user, unix ms), retried by the heartbeat: until
+    /// then the heartbeat would keep renewing their leases.
+    unreleased: Mutex<Vec<(String, i64)>>,
 }
 
 struct Threads {
@@ -103,11 +155,33 @@ impl Node {
             name,
             store: Arc::new(store),
             threads: Mutex::new(None),
+            unreleased: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A cluster node's backends: it joins (see [`Node::join`]) and runs on Redis,
+    /// with upload bodies in the config's DATA_DIR/uploads.
+    pub fn backends(
+        cluster: &ClusterConfig,
+        config: &super::Config,
+        credentials: &[(String, String)],
+    ) -> Result<super::state::Backends, String> {
+        use crate::cluster::backend::{ClusterLink, ClusterStore};
+        let node = Arc::new(Node::join(cluster, credentials)?);
+        let forum =
+            super::forum::RedisForum::open(node.store.clone(), &config.data_dir, config.max_upload)
+                .map_err(|e| format!("cannot open the forum's uploads: {e}"))?;
+        let link = Arc::new(ClusterLink::new(node.clone()));
+        Ok(super::state::Backends {
+            store: Arc::new(ClusterStore::new(node.clone(), forum)),
+            broker: link.clone(),
+            presence: link,
+            node: Some(node),
         })
     }
 
     /// Starts the heartbeat and the subscriber, which hands each message to `state`.
-    pub fn start(&self, state: State) -> Result<(), String> {
+    pub fn start(self: &Arc<Self>, state: State) -> Result<(), String> {
         let deliver = move |_topic: &str, payload: &[u8]| match serde_json::from_slice(payload) {
             Ok(msg) => state.on_bus(msg),
             Err(e) => log::warn!("bus: a message this node cannot read: {e}"),
@@ -117,10 +191,10 @@ impl Node {
             .subscribe(&[TOPIC], deliver)
             .map_err(|e| one_line(&e))?;
         let (stop, stopped) = crossbeam_channel::bounded(0);
-        let (store, name) = (self.store.clone(), self.name.clone());
+        let node = self.clone();
         let heart = thread::Builder::new()
             .name("heartbeat".into())
-            .spawn(move || beat(&store, &name, stopped))
+            .spawn(move || beat(&node, stopped))
             .map_err(|e| e.to_string())?;
         *self.threads.lock() = Some(Threads {
             stop,
@@ -144,14 +218,41 @@ impl Node {
         let payload = serde_json::to_vec(msg).expect("bus messages serialise");
         self.store.publish(TOPIC, &payload).map(drop)
     }
+
+    /// `user` logged out of this node at unix ms `at_ms`; a logout Redis cannot take
+    /// now is kept for the heartbeat to retry.
+    pub fn release(&self, user: &str, at_ms: i64) {
+        if let Err(e) = self.store.release_login(user, &self.name, at_ms) {
+            log::warn!("cannot release {user}'s login yet: {}", one_line(&e));
+            self.unreleased.lock().push((user.to_string(), at_ms));
+        }
+    }
+
+    /// Retries the logouts Redis could not take; false if it still cannot.
+    fn retry_releases(&self) -> bool {
+        let pending = std::mem::take(&mut *self.unreleased.lock());
+        let mut left = pending
+            .into_iter()
+            .skip_while(|(user, at)| self.store.release_login(user, &self.name, *at).is_ok());
+        let rest: Vec<_> = left.by_ref().collect();
+        let done = rest.is_empty();
+        self.unreleased.lock().extend(rest);
+        done
+    }
 }
 
-/// The heartbeat thread: renew, then (once settled) reap, until `stop` closes.
-fn beat(store: &RedisStore, name: &str, stop: Receiver<()>) {
+/// The heartbeat thread: retry logouts, renew, then (once settled) reap, until `stop`
+/// closes.
+fn beat(node: &Node, stop: Receiver<()>) {
+    let (store, name) = (&node.store, node.name.as_str());
     let ticker = tick(HEARTBEAT);
     let mut streak = 0u32;
     loop {
-        match store.heartbeat(name, LEASE) {
+        let renewed = match node.retry_releases() {
+            true => store.heartbeat(name, LEASE),
+            false => Err(StoreError::Unavailable("logouts still pending".into())),
+        };
+        match renewed {
             Ok(()) => streak = streak.saturating_add(1),
             Err(e) => {
                 if streak > 0 {
@@ -189,42 +290,6 @@ fn reap(store: &RedisStore, name: &str) {
     }
 }
 
-/// `chinwag-server export --cluster URL DIR`.
-#[derive(clap::Parser, Debug)]
-#[command(
-    name = "chinwag-server export",
-    about = "Writes a cluster's data from Redis into DIR as a single server's files"
-)]
-pub struct ExportArgs {
-    /// The cluster's Redis (redis://HOST:PORT[/DB]).
-    #[arg(long, value_name = "URL")]
-    pub cluster: String,
-    /// Where to write credentials.txt, messagelog.txt, SR_<id>_messagelog.txt, threads/.
-    pub dir: std::path::PathBuf,
-}
-
-impl ExportArgs {
-    /// Runs the export; the line to print, or the one error line.
-    pub fn run(&self) -> Result<String, String> {
-        let fail = |e: &dyn std::fmt::Display| {
-            let text = e.to_string();
-            format!(
-                "Error. Export failed: {}",
-                text.lines().next().unwrap_or_default()
-            )
-        };
-        let store = RedisStore::open(&self.cluster).map_err(|e| fail(&e))?;
-        let done = crate::cluster::export::export(&store, &self.dir).map_err(|e| fail(&e))?;
-        Ok(crate::text::exported(
-            done.accounts,
-            done.broadcasts,
-            done.rooms,
-            done.threads,
-            &self.dir,
-        ))
-    }
-}
-
 impl State {
     /// This node, when the server runs in a cluster.
     pub fn node(&self) -> Option<&Arc<Node>> {
@@ -255,6 +320,36 @@ impl State {
                 self.shutdown();
             }
             BusMsg::Reaped { node, users } => self.reaped(&node, &users),
+            BusMsg::Deliver { origin, to, event } => {
+                if self.node().is_some_and(|n| n.name != origin) {
+                    self.delivered_from_elsewhere(&to, &event);
+                }
+            }
+            BusMsg::Block { by, user, on } => self.0.core.lock().blocks.set(&by, &user, on),
+        }
+    }
+
+    /// A line another node published: fanned out here. Private-chat requests are kept
+    /// track of here too: recorded where the answer will come, forgotten when withdrawn
+    /// or answered.
+    fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
+        let reached = self.deliver_here(to.audience(), event).reached;
+        let Target::User { from, to } = to else {
+            return;
+        };
+        let mut core = self.0.core.lock();
+        let pending = &mut core.pending_private;
+        match event {
+            Event::PrivateRequest { .. } if reached > 0 => {
+                pending.insert((from.clone(), to.clone()));
+            }
+            Event::PrivateWithdrawn { .. } => {
+                pending.remove(&(from.clone(), to.clone()));
+            }
+            Event::PrivateAccepted { .. } | Event::PrivateDeclined { .. } => {
+                pending.remove(&(to.clone(), from.clone()));
+            }
+            _ => {}
         }
     }
 
@@ -270,10 +365,8 @@ impl State {
         }
         drop(core);
         for user in users {
-            self.announce(&format!(
-                "{} (node gone, noticed by {by})",
-                crate::text::logged_out(user)
-            ));
+            let gone = crate::text::logged_out(user);
+            self.announce(&format!("{gone} (node gone, noticed by {by})"));
         }
     }
 }

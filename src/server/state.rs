@@ -119,10 +119,10 @@ impl State {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
         let credentials = accounts::load(&config.credentials)?;
-        let node = match &config.cluster {
-            Some(c) => Some(Arc::new(super::node::Node::join(c, &credentials)?)),
-            None => None,
-        };
+        if let Some(cluster) = &config.cluster {
+            let backends = super::node::Node::backends(cluster, &config, &credentials)?;
+            return State::with_backends(config, backends);
+        }
         let store = FileStore::open(
             &config.data_dir,
             &config.credentials,
@@ -133,7 +133,7 @@ impl State {
             store: Arc::new(store),
             broker: Arc::new(LocalBroker),
             presence: Arc::new(LocalPresence),
-            node,
+            node: None,
         };
         State::with_backends(config, backends)
     }

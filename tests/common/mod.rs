@@ -4,6 +4,7 @@
 //! instead of hanging.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod redis_server;
 
 use chinwag::protocol::{self, Command, Event, Request, Response, ServerMsg, Then};

@@ -39,7 +39,7 @@ impl State {
         let ev = Event::Broadcast {
             text: line.to_string(),
         };
-        self.deliver(Audience::Everyone { from }, &ev).blocked
+        self.deliver(Audience::Everyone { from }, &ev).blocked || self.blocked_elsewhere(from)
     }
 
     /// `broadcast TEXT`.

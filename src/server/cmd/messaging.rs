@@ -46,6 +46,12 @@ impl State {
             }
             core.roster.is_online(to)
         };
+        // On another node: live over the bus, unless a backlog is being delivered there.
+        let ev = Event::Text { text: line.clone() };
+        if !online && !backlog && self.send_elsewhere(from, to, &ev) {
+            return Reply::ok(vec![]);
+        }
+        let online = online || self.elsewhere(to).is_some();
         if let Err(e) = store.offline().queue_offline(to, &line) {
             return save_failed(&e);
         }

@@ -33,7 +33,7 @@ impl State {
         if let Some(refused) = self.private_refusal(me, who) {
             return refused;
         }
-        if !self.0.core.lock().roster.is_online(who) {
+        if !self.online_anywhere(who) {
             return Reply::err(text::is_offline(who));
         }
         Reply::err(text::already_private(who))
@@ -46,8 +46,9 @@ impl State {
         if !core.pending_private.remove(&pair) {
             return Reply::err(text::no_private_session(who));
         }
+        drop(core);
         let from = me.to_string();
-        core.send_event(who, &Event::PrivateWithdrawn { from });
+        self.send_anywhere(me, who, &Event::PrivateWithdrawn { from });
         Reply::line(text::private_stopped(who))
     }
 
@@ -60,12 +61,25 @@ impl State {
         let ask = Event::PrivateRequest {
             from: me.to_string(),
         };
-        if !core.send_event(who, &ask) {
+        if core.send_event(who, &ask) {
+            core.pending_private
+                .insert((me.to_string(), who.to_string()));
+            return Reply::ok(vec![]);
+        }
+        drop(core);
+        // On another node, which records the request as it hands it over (and here, so
+        // it can be withdrawn).
+        if !self.send_elsewhere(me, who, &ask) {
             return Reply::err(text::is_offline(who));
         }
-        core.pending_private
-            .insert((me.to_string(), who.to_string()));
+        let pair = (me.to_string(), who.to_string());
+        self.0.core.lock().pending_private.insert(pair);
         Reply::ok(vec![])
+    }
+
+    /// Sends `ev` to `to` here or on another node; false if `to` is offline everywhere.
+    fn send_anywhere(&self, from: &str, to: &str, ev: &Event) -> bool {
+        self.0.core.lock().send_event(to, ev) || self.send_elsewhere(from, to, ev)
     }
 
     /// The consent answer of `me` to `from`'s request.
@@ -83,26 +97,26 @@ impl State {
             .pending_private
             .remove(&(from.to_string(), me.to_string()))
         {
-            if !core.roster.is_online(from) {
+            drop(core);
+            if !self.online_anywhere(from) {
                 // The asker left before the answer.
                 return Reply::err(text::no_longer_available(from));
             }
             return Reply::err(text::no_private_request(from));
         }
-        if !accept {
-            core.send_event(
-                from,
-                &Event::PrivateDeclined {
-                    user: me.to_string(),
-                },
-            );
-            return Reply::ok(vec![]);
-        }
-        let Some(addr) = core
+        let addr = core
             .roster
             .online(me)
-            .map(|o| format!("{}:{}", o.ip, o.p2p_port))
-        else {
+            .map(|o| format!("{}:{}", o.ip, o.p2p_port));
+        drop(core);
+        if !accept {
+            let declined = Event::PrivateDeclined {
+                user: me.to_string(),
+            };
+            self.send_anywhere(me, from, &declined);
+            return Reply::ok(vec![]);
+        }
+        let Some(addr) = addr else {
             return Reply::err(text::is_offline(me));
         };
         let token = token();
@@ -112,7 +126,7 @@ impl State {
             token: token.clone(),
             fingerprint: fingerprint.filter(|f| crate::tls::is_fingerprint(f)),
         };
-        if !core.send_event(from, &accepted) {
+        if !self.send_anywhere(me, from, &accepted) {
             return Reply::err(text::is_offline(from));
         }
         Reply::ok(vec![]).then(Then::AwaitPeer { token })
@@ -130,13 +144,13 @@ impl State {
         if !self.user_exists(who) {
             return Reply::err(text::INVALID_USER);
         }
-        let core = self.0.core.lock();
-        let target = core
-            .roster
-            .online(who)
-            .filter(|_| core.blocks.visible(who, me))
-            .map(|o| (o.ip, o.udp_port));
-        let Some((ip, port)) = target else {
+        let (visible, here) = {
+            let core = self.0.core.lock();
+            let here = core.roster.online(who).map(|o| (o.ip, o.udp_port));
+            (core.blocks.visible(who, me), here)
+        };
+        let target = here.or_else(|| self.elsewhere(who).map(|r| (r.ip, r.udp_port)));
+        let Some((ip, port)) = target.filter(|_| visible) else {
             return Reply::err(text::is_offline(who));
         };
         if port == 0 {
@@ -144,15 +158,20 @@ impl State {
         }
         let token = token();
         // Sealed when either side is on TLS: the key goes to both over their connections.
-        let on_tls = |user: &str| core.roster.conn_of(user).is_some_and(|c| c.tls().is_some());
-        let key = (on_tls(me) || on_tls(who)).then(|| crate::tls::key_hex(&new_transfer_key()));
+        // A receiver on another node is sealed for too (its connection is not known here).
+        let sealed = {
+            let core = self.0.core.lock();
+            let on_tls = |user: &str| core.roster.conn_of(user).is_some_and(|c| c.tls().is_some());
+            here.is_none() || on_tls(me) || on_tls(who)
+        };
+        let key = sealed.then(|| crate::tls::key_hex(&new_transfer_key()));
         let incoming = Event::UdpIncoming {
             from: me.to_string(),
             file: file.to_string(),
             token: token.clone(),
             key: key.clone(),
         };
-        core.send_event(who, &incoming);
+        self.send_anywhere(me, who, &incoming);
         self.announce(&text::udp_upload_logged(me, file, who));
         Reply::ok(vec![]).then(Then::UdpSend {
             addr: format!("{ip}:{port}"),

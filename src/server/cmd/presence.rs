@@ -7,21 +7,14 @@ use crate::timefmt;
 use std::time::{Duration, Instant};
 
 impl State {
-    /// `whoelse`: online users other than `me`, minus those who blocked `me`.
+    /// `whoelse`: online users other than `me`, on any node, minus those who blocked
+    /// `me`, in login order.
     pub fn whoelse(&self, me: &str) -> Reply {
-        let mut names: Vec<(u64, String)> = {
-            let core = self.0.core.lock();
-            core.roster
-                .users()
-                .filter(|(u, _)| *u != me && core.blocks.visible(u, me))
-                .map(|(u, o)| (o.seq, u.clone()))
-                .collect()
-        };
+        let names: Vec<String> = self.everyone_but(me).into_iter().map(|p| p.name).collect();
         if names.is_empty() {
             return Reply::line(text::NO_OTHER_USERS);
         }
-        names.sort();
-        Reply::ok(names.into_iter().map(|(_, u)| u).collect())
+        Reply::ok(names)
     }
 
     /// `whoelsesince SECS`, asked now.
@@ -30,53 +23,48 @@ impl State {
     }
 
     /// `whoelsesince SECS` asked at `now`: everyone logged in at any moment of the last
-    /// SECS seconds: who is online (in login order), then who logged out within the
-    /// window (most recent first). Costs the size of the answer, not the number of past
-    /// logins.
+    /// SECS seconds, on any node: who is online (in login order), then who logged out
+    /// within the window (most recent first). Costs the size of the answer, not the
+    /// number of past logins.
     pub fn whoelsesince_at(&self, me: &str, secs: u64, now: Instant) -> Reply {
-        let cutoff = now.checked_sub(Duration::from_secs(secs));
-        let (mut online, left) = {
+        let online: Vec<String> = self.everyone_but(me).into_iter().map(|p| p.name).collect();
+        let remote_left = self.0.presence.departed_since(secs).unwrap_or_else(|e| {
+            log::warn!("presence: {e}");
+            None
+        });
+        let left: Vec<String> = {
             let core = self.0.core.lock();
-            let shown = |u: &String| u != me && core.blocks.visible(u, me);
-            let online: Vec<(u64, String)> = core
-                .roster
-                .users()
-                .filter(|(u, _)| shown(u))
-                .map(|(u, o)| (o.seq, u.clone()))
-                .collect();
-            let left: Vec<String> = core
-                .roster
-                .departed_since(cutoff)
-                .filter(|u| shown(u))
-                .cloned()
-                .collect();
-            (online, left)
+            let shown = |u: &String| u != me && core.blocks.visible(u, me) && !online.contains(u);
+            match remote_left {
+                Some(left) => left.into_iter().filter(|u| shown(u)).collect(),
+                None => {
+                    let cutoff = now.checked_sub(Duration::from_secs(secs));
+                    let left = core.roster.departed_since(cutoff);
+                    left.filter(|u| shown(u)).cloned().collect()
+                }
+            }
         };
         if online.is_empty() && left.is_empty() {
             return Reply::line(text::none_since(secs));
         }
-        online.sort();
-        Reply::ok(online.into_iter().map(|(_, u)| u).chain(left).collect())
+        Reply::ok(online.into_iter().chain(left).collect())
     }
 
-    /// `ATU`: other visible active users with address, UDP port and login time.
+    /// `ATU`: other visible active users, on any node, with address, UDP port and login
+    /// time.
     pub fn atu(&self, me: &str) -> Reply {
-        let mut rows: Vec<(u64, String)> = {
-            let core = self.0.core.lock();
-            core.roster
-                .users()
-                .filter(|(u, _)| *u != me && core.blocks.visible(u, me))
-                .map(|(u, o)| {
-                    let since = timefmt::format(&o.since);
-                    (o.seq, text::active_user(u, o.ip, o.udp_port, &since))
-                })
-                .collect()
-        };
+        let rows: Vec<String> = self
+            .everyone_but(me)
+            .into_iter()
+            .map(|p| {
+                let since = timefmt::format(&p.since);
+                text::active_user(&p.name, p.ip, p.udp_port, &since)
+            })
+            .collect();
         if rows.is_empty() {
             return Reply::line(text::NO_OTHER_ACTIVE);
         }
-        rows.sort();
-        Reply::ok(rows.into_iter().map(|(_, r)| r).collect())
+        Reply::ok(rows)
     }
 }
 

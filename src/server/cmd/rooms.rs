@@ -30,9 +30,9 @@ impl State {
                 }
             }
         }
-        let core = self.0.core.lock();
         for u in users {
-            if u != me && (!core.roster.is_online(u) || !core.blocks.visible(u, me)) {
+            let visible = self.0.core.lock().blocks.visible(u, me);
+            if u != me && (!visible || !self.online_anywhere(u)) {
                 return Err(text::is_offline(u));
             }
         }

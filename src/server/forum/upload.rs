@@ -23,9 +23,17 @@ pub(super) struct Target {
     pub generation: u64,
 }
 
+/// Where a finished upload is recorded: the forum's own threads, or a cluster's.
+pub(crate) trait UploadHome: Send + Sync {
+    /// Moves the finished temp file into place and records the upload in its thread.
+    fn publish(&self, target: &Target, temp: &Path) -> Result<(), ForumError>;
+    /// Frees the name reserved for an upload that did not finish.
+    fn release(&self, target: &Target);
+}
+
 /// An upload in progress, created by `Forum::begin_upload`.
 pub struct Upload {
-    shared: Arc<Shared>,
+    shared: Arc<dyn UploadHome>,
     target: Target,
     size: u64,
     written: u64,
@@ -37,7 +45,7 @@ pub struct Upload {
 impl Upload {
     /// Wraps a freshly created, reserved temp file.
     pub(super) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<dyn UploadHome>,
         target: Target,
         size: u64,
         temp: PathBuf,
@@ -103,12 +111,16 @@ impl Drop for Upload {
         if let Err(e) = disk::remove_file_if_exists(&self.temp) {
             log::warn!("could not remove {}: {e}", self.temp.display());
         }
-        let key = (self.target.generation, self.target.file.clone());
-        self.shared.state.lock().reserved.remove(&key);
+        self.shared.release(&self.target);
     }
 }
 
-impl Shared {
+impl UploadHome for Shared {
+    fn release(&self, target: &Target) {
+        let key = (target.generation, target.file.clone());
+        self.state.lock().reserved.remove(&key);
+    }
+
     /// Under the lock: moves the finished temp file to its final name and
     /// appends the upload line to the thread, provided the same thread
     /// still exists. Releases the reservation on success.

@@ -1,0 +1,90 @@
+//! Users wherever they are logged in: this node's roster plus, in a cluster, the other
+//! nodes' (the presence manager's), for the commands that name or list users (`message`,
+//! `whoelse`, `whoelsesince`, `ATU`, `SRB`, `startprivate`, `UDP`). On a single server
+//! the presence manager knows nobody else, and these are the roster's answers.
+//!
+//! A presence manager that cannot answer (Redis unreachable) counts as nobody else being
+//! online: lists show this node's users, and a message is stored for later.
+
+use super::delivery::{Audience, RemoteUser};
+use super::state::State;
+use crate::protocol::Event;
+use chrono::{DateTime, Local};
+use std::net::IpAddr;
+
+/// A logged-in user as listings show them.
+#[derive(Debug, Clone)]
+pub struct Present {
+    pub name: String,
+    pub since: DateTime<Local>,
+    pub ip: IpAddr,
+    pub udp_port: u16,
+}
+
+impl State {
+    /// `user`, if logged in on another node.
+    pub(super) fn elsewhere(&self, user: &str) -> Option<RemoteUser> {
+        self.0.presence.elsewhere(user).unwrap_or_else(|e| {
+            log::warn!("presence: {e}");
+            None
+        })
+    }
+
+    /// Is `user` logged in on this node or another?
+    pub(super) fn online_anywhere(&self, user: &str) -> bool {
+        self.0.core.lock().roster.is_online(user) || self.elsewhere(user).is_some()
+    }
+
+    /// Sends `ev` to `to` on another node (the block rule applies there); false if
+    /// `to` is not logged in on another node or the line could not be published.
+    pub(super) fn send_elsewhere(&self, from: &str, to: &str, ev: &Event) -> bool {
+        if self.elsewhere(to).is_none() {
+            return false;
+        }
+        let sent = self.0.broker.publish(&Audience::User { from, to }, ev);
+        sent.inspect_err(|e| log::warn!("cannot send to {to}: {e}"))
+            .is_ok()
+    }
+
+    /// Everyone logged in but `me`, on any node, that `me` may see, in login order.
+    pub(super) fn everyone_but(&self, me: &str) -> Vec<Present> {
+        let remote = self.0.presence.remote_online().unwrap_or_else(|e| {
+            log::warn!("presence: {e}");
+            Vec::new()
+        });
+        let core = self.0.core.lock();
+        let shown = |u: &str| u != me && core.blocks.visible(u, me);
+        let mut all: Vec<Present> = core
+            .roster
+            .users()
+            .filter(|(u, _)| shown(u))
+            .map(|(u, o)| Present {
+                name: u.clone(),
+                since: o.since,
+                ip: o.ip,
+                udp_port: o.udp_port,
+            })
+            .collect();
+        let here = |u: &str| core.roster.is_online(u);
+        all.extend(
+            remote
+                .into_iter()
+                .filter(|r| shown(&r.name) && !here(&r.name))
+                .map(|r| Present {
+                    name: r.name,
+                    since: r.since,
+                    ip: r.ip,
+                    udp_port: r.udp_port,
+                }),
+        );
+        all.sort_by(|a, b| (a.since, &a.name).cmp(&(b.since, &b.name)));
+        all
+    }
+
+    /// Has someone logged in on another node blocked `from`? (A broadcast skips them
+    /// there; the sender is told here.) Costs one look-up per blocker of `from`.
+    pub(super) fn blocked_elsewhere(&self, from: &str) -> bool {
+        let blockers = self.0.core.lock().blocks.blockers_of(from);
+        blockers.iter().any(|b| self.elsewhere(b).is_some())
+    }
+}
