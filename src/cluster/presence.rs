@@ -224,7 +224,8 @@ mod tests {
     use super::super::testing::RedisServer;
     use super::*;
 
-    const LEASE: Duration = Duration::from_millis(80);
+    /// Long enough that a loaded machine does not let a live lease lapse mid-test.
+    const LEASE: Duration = Duration::from_millis(400);
     const HERE: Where = Where {
         ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         udp_port: 7000,
