@@ -136,11 +136,18 @@ fn blocks_hold_on_every_node() {
     let mut hans = login(&cluster, 1, "hans");
     expect_text(&mut yoda, &text::logged_in("hans"));
     assert_eq!(hans.text_cmd("block yoda"), [text::blocked("yoda")]);
+    // The change reaches yoda's node over the bus, a moment after hans is told.
+    let whoelse = |c: &mut Client| c.lines(Command::WhoElse);
+    common::eventually("the block reaches node a", || {
+        whoelse(&mut yoda) == [text::NO_OTHER_USERS]
+    });
     let refused = yoda.text_cmd("message hans hello");
     assert_eq!(refused, [text::RECIPIENT_BLOCKED_YOU]);
-    assert_eq!(yoda.lines(Command::WhoElse), [text::NO_OTHER_USERS]);
     assert_eq!(yoda.text_cmd("broadcast anyone"), [text::SOME_RECIPIENTS]);
     assert_eq!(hans.text_cmd("unblock yoda"), [text::unblocked("yoda")]);
+    common::eventually("the unblock reaches node a", || {
+        whoelse(&mut yoda) == ["hans"]
+    });
     assert!(yoda.text_cmd("message hans again").is_empty());
     expect_text(&mut hans, &text::chat("yoda", "again"));
 }
