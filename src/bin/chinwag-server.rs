@@ -10,16 +10,9 @@ fn main() -> ExitCode {
         return export();
     }
     tune_malloc();
-    let args = match Args::try_parse() {
+    let args = match parse(Args::try_parse()) {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{}", first_paragraph(&e.to_string()));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let level = if args.debug { "debug" } else { "warn" };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
@@ -42,16 +35,9 @@ fn main() -> ExitCode {
 /// `chinwag-server export --cluster URL DIR`.
 fn export() -> ExitCode {
     let args = std::env::args_os().skip(1);
-    let args = match chinwag::cluster::export::ExportArgs::try_parse_from(args) {
+    let args = match parse(chinwag::cluster::export::ExportArgs::try_parse_from(args)) {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("{}", first_paragraph(&e.to_string()));
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match args.run() {
@@ -92,6 +78,20 @@ fn tune_malloc() {
         cmd.arg0(arg0);
     }
     let _failed = cmd.args(args).env("GLIBC_TUNABLES", tune).exec();
+}
+
+/// Parsed arguments, or the exit code once clap's `--help`/`--version` text (exit 0) or
+/// its error on one line (exit 2) is printed.
+fn parse<T>(parsed: Result<T, clap::Error>) -> Result<T, ExitCode> {
+    parsed.map_err(|e| {
+        if e.use_stderr() {
+            eprintln!("{}", first_paragraph(&e.to_string()));
+            ExitCode::from(2)
+        } else {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 /// clap's error up to its usage, on one line: `error: the following required arguments
