@@ -128,6 +128,28 @@ fn every_exit_ends_on_a_line_of_its_own() {
 }
 
 #[test]
+fn sigterm_and_sighup_exit_0_with_the_shell_on_a_line_of_its_own() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    for (name, signal) in [("yoda", "-TERM"), ("hans", "-HUP")] {
+        let pane = t.client(name, s.addr.port(), s.dir.path(), &[]);
+        pane.login(name, password(name));
+        pane.type_text("half typed when killed");
+        let pid = pane.client_pid().to_string();
+        let killed = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status();
+        assert!(killed.expect("kill runs").success());
+        assert_eq!(pane.exit_code(), 0, "{signal}");
+        let screen = pane.screen();
+        assert!(
+            rows(&screen).iter().any(|l| l.starts_with("CLIENT_RC=0")),
+            "{signal}: the shell's output is glued to the client's:\n{screen}"
+        );
+    }
+}
+
+#[test]
 fn passwords_are_not_shown_and_history_keeps_only_commands() {
     let s = TestServer::start();
     let t = Tmux::new();

@@ -155,6 +155,18 @@ impl Pane<'_> {
         self.expect(&format!("{user}> "));
     }
 
+    /// The client's process id: the pane's shell runs it as its one child (`env` execs it).
+    pub fn client_pid(&self) -> u32 {
+        let out = self
+            .tmux
+            .tmux(&["display-message", "-p", "-t", &self.name, "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .expect("the pane's shell has a children list");
+        let pid = children.split_whitespace().next().expect("the client runs");
+        pid.parse().expect("a pid")
+    }
+
     /// Waits for the client to exit; returns its exit code.
     pub fn exit_code(&self) -> i32 {
         let screen = self.expect("CLIENT_RC=");
