@@ -30,6 +30,8 @@ mod test_files;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_failures;
+#[cfg(test)]
 mod tests_limits;
 
 use std::fmt;

@@ -27,6 +27,9 @@ use super::wire::{self, Packet};
 use super::{bind_udp, valid_file_name, RecvEvent, RecvProgress};
 use super::{MAX_INCOMING, PEER_TIMEOUT, WINDOW};
 
+#[path = "receiver_start.rs"]
+mod start;
+
 /// How long a finished session lingers to answer a repeated FIN.
 const LINGER: Duration = Duration::from_secs(10);
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -214,69 +217,6 @@ impl Worker {
             }
             _ => {}
         }
-    }
-
-    fn on_start(
-        &mut self,
-        from: SocketAddr,
-        sid: u32,
-        size: u64,
-        chunk: u16,
-        token: &str,
-        name: &str,
-    ) {
-        if let Some(s) = self.sessions.get(&(from, sid)) {
-            match &s.outcome {
-                None => wire::start_ack(&mut self.ctl, sid, WINDOW as u32),
-                Some((Outcome::Failed(code, why), _)) => {
-                    wire::abort(&mut self.ctl, sid, *code, why)
-                }
-                Some((Outcome::Saved(_), _)) => wire::fin_ack(&mut self.ctl, sid),
-            }
-            return self.send_ctl(from);
-        }
-        if !self.sock.seals.as_ref().is_none_or(|s| s.admits(token)) {
-            return; // a sealed token in a plain START, or under another key
-        }
-        let Some((user, file)) = self.expected.lock().remove(token) else {
-            return; // unknown or used token: stay silent
-        };
-        let open = self.sessions.values().filter(|s| s.is_open()).count();
-        let refuse = if name != file || !valid_file_name(name) || !valid_file_name(&user) {
-            Some((wire::ABORT_REFUSED, "file name mismatch".to_string()))
-        } else if open >= MAX_INCOMING {
-            Some((wire::ABORT_BUSY, "receiving too many files".into()))
-        } else {
-            let st = Start {
-                dir: &self.dir,
-                from: &user,
-                file: &file,
-                token,
-                sid,
-                size,
-                chunk,
-            };
-            match Session::open(&st) {
-                Ok(s) => {
-                    let _ = self.progress.as_ref().map(|tx| tx.send(s.progress()));
-                    self.sessions.insert((from, sid), s);
-                    None
-                }
-                Err(e) => Some((wire::ABORT_IO, format!("cannot save: {e}"))),
-            }
-        };
-        match refuse {
-            None => wire::start_ack(&mut self.ctl, sid, WINDOW as u32),
-            Some((code, why)) => {
-                wire::abort(&mut self.ctl, sid, code, &why);
-                self.event(RecvEvent::Failed {
-                    from: user,
-                    file,
-                    reason: why,
-                });
-            }
-        }
-        self.send_ctl(from);
     }
 
     fn on_data(&mut self, from: SocketAddr, sid: u32, seq: u32, ts: u32, payload: &[u8]) {
