@@ -90,22 +90,45 @@ pub fn parse(line: &str) -> Result<Input, String> {
         return Ok(Input::Nothing);
     }
     let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
-    let bad = || usage_error(cmd);
     let args: Vec<&str> = if rest.is_empty() {
         Vec::new()
     } else {
         rest.split(' ').collect()
     };
-    let words = |n: usize| -> Result<Vec<String>, String> {
-        if args.len() == n && args.iter().all(|a| !a.is_empty()) {
-            Ok(args.iter().map(|s| s.to_string()).collect())
-        } else {
-            Err(bad())
-        }
+    let words = Words {
+        cmd,
+        rest,
+        args: &args,
     };
-    // `k` words then a non-empty text that takes the rest of the line.
-    let text_after = |k: usize| -> Result<(Vec<String>, String), String> {
-        let parts: Vec<&str> = rest.splitn(k + 1, ' ').collect();
+    parse_messaging(&words)
+        .or_else(|| parse_toom(cmd, &args, rest))
+        .unwrap_or_else(|| parse_forum(cmd, &args, rest))
+}
+
+/// One typed line cut into its command and its words.
+struct Words<'a> {
+    cmd: &'a str,
+    rest: &'a str,
+    args: &'a [&'a str],
+}
+
+impl Words<'_> {
+    fn bad(&self) -> String {
+        usage_error(self.cmd)
+    }
+
+    /// Exactly `n` non-empty words.
+    fn exactly(&self, n: usize) -> Result<Vec<String>, String> {
+        if self.args.len() == n && self.args.iter().all(|a| !a.is_empty()) {
+            Ok(self.args.iter().map(|s| s.to_string()).collect())
+        } else {
+            Err(self.bad())
+        }
+    }
+
+    /// `k` words then a non-empty text that takes the rest of the line.
+    fn text_after(&self, k: usize) -> Result<(Vec<String>, String), String> {
+        let parts: Vec<&str> = self.rest.splitn(k + 1, ' ').collect();
         if parts.len() == k + 1
             && parts[..k].iter().all(|w| !w.is_empty())
             && !parts[k].trim().is_empty()
@@ -113,57 +136,57 @@ pub fn parse(line: &str) -> Result<Input, String> {
             let head = parts[..k].iter().map(|s| s.to_string()).collect();
             Ok((head, parts[k].to_string()))
         } else {
-            Err(bad())
+            Err(self.bad())
         }
-    };
+    }
+
+    /// The one word naming a user.
+    fn user(&self) -> Result<String, String> {
+        Ok(self.exactly(1)?.remove(0))
+    }
+}
+
+/// Messaging, presence, private chat and help; `None` for other commands.
+fn parse_messaging(w: &Words<'_>) -> Option<Result<Input, String>> {
     let server = |c: Command| Ok(Input::Server(c));
-    match cmd {
-        "message" => {
-            let (mut w, text) = text_after(1)?;
+    let args = w.args;
+    let parsed = match w.cmd {
+        "message" => w.text_after(1).and_then(|(mut head, text)| {
             server(Command::Message {
-                to: w.remove(0),
+                to: head.remove(0),
                 text,
             })
-        }
-        "broadcast" => server(Command::Broadcast {
-            text: text_after(0)?.1,
         }),
-        "whoelse" => words(0).and_then(|_| server(Command::WhoElse)),
-        "whoelsesince" => {
-            let w = words(1)?;
-            let secs = w[0].parse::<u64>().map_err(|_| bad())?;
+        "broadcast" => w
+            .text_after(0)
+            .and_then(|(_, text)| server(Command::Broadcast { text })),
+        "whoelse" => w.exactly(0).and_then(|_| server(Command::WhoElse)),
+        "whoelsesince" => w.exactly(1).and_then(|v| {
+            let secs = v[0].parse::<u64>().map_err(|_| w.bad())?;
             server(Command::WhoElseSince { secs })
-        }
-        "block" => server(Command::Block {
-            user: words(1)?.remove(0),
         }),
-        "unblock" => server(Command::Unblock {
-            user: words(1)?.remove(0),
-        }),
-        "logout" => words(0).and_then(|_| {
+        "block" => w.user().and_then(|user| server(Command::Block { user })),
+        "unblock" => w.user().and_then(|user| server(Command::Unblock { user })),
+        "logout" => w.exactly(0).and_then(|_| {
             server(Command::Logout {
                 how: Farewell::Logout,
             })
         }),
-        "startprivate" => server(Command::StartPrivate {
-            user: words(1)?.remove(0),
+        "startprivate" => w
+            .user()
+            .and_then(|user| server(Command::StartPrivate { user })),
+        "private" => w.text_after(1).map(|(mut head, text)| Input::Private {
+            user: head.remove(0),
+            text,
         }),
-        "private" => {
-            let (mut w, text) = text_after(1)?;
-            Ok(Input::Private {
-                user: w.remove(0),
-                text,
-            })
-        }
-        "stopprivate" => Ok(Input::StopPrivate {
-            user: words(1)?.remove(0),
-        }),
+        "stopprivate" => w.user().map(|user| Input::StopPrivate { user }),
         "help" if args.len() == 1 && crate::client::help::usage_of(args[0]).is_some() => {
             Ok(Input::HelpOn(args[0].to_string()))
         }
-        "help" => words(0).map(|_| Input::Help),
-        _ => parse_toom(cmd, &args, rest).unwrap_or_else(|| parse_forum(cmd, &args, rest)),
-    }
+        "help" => w.exactly(0).map(|_| Input::Help),
+        _ => return None,
+    };
+    Some(parsed)
 }
 
 fn parse_toom(cmd: &str, args: &[&str], rest: &str) -> Option<Result<Input, String>> {
@@ -286,113 +309,5 @@ fn parse_forum(cmd: &str, args: &[&str], rest: &str) -> Result<Input, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cmd(line: &str) -> Command {
-        match parse(line) {
-            Ok(Input::Server(c)) => c,
-            other => panic!("{line}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn messages_keep_their_spaces() {
-        assert_eq!(
-            cmd("message hans Hey  Dude"),
-            Command::Message {
-                to: "hans".into(),
-                text: "Hey  Dude".into()
-            }
-        );
-        assert_eq!(
-            cmd("BCM Hello world! COMP3331"),
-            Command::Bcm {
-                text: "Hello world! COMP3331".into()
-            }
-        );
-        assert_eq!(
-            cmd("EDT 3331 2 I PWNED Networks exam"),
-            Command::Edt {
-                title: "3331".into(),
-                n: 2,
-                text: "I PWNED Networks exam".into()
-            }
-        );
-    }
-
-    #[test]
-    fn usage_errors_name_the_right_usage() {
-        assert_eq!(
-            parse("message hans").unwrap_err(),
-            "Error. Usage: message <user> <message>"
-        );
-        assert_eq!(
-            parse("whoelsesince soon").unwrap_err(),
-            "Error. Usage: whoelsesince <seconds>"
-        );
-        assert_eq!(parse("LST 3331").unwrap_err(), "Incorrect syntax for LST");
-        assert_eq!(parse("RDT").unwrap_err(), "Incorrect syntax for RDT");
-        assert_eq!(
-            parse("DLT 3331 one").unwrap_err(),
-            "Incorrect syntax for DLT"
-        );
-        assert_eq!(parse("BCM ").unwrap_err(), "Error. Usage: BCM <message>");
-        assert_eq!(parse("SRM x hi").unwrap_err(), text::ROOM_ID_NUMBER);
-        assert_eq!(
-            parse("RDM x 1 Jun 2022 16:00:00").unwrap_err(),
-            text::BAD_MESSAGE_TYPE
-        );
-        assert_eq!(parse("RDM b yesterday").unwrap_err(), text::BAD_TIMESTAMP);
-    }
-
-    #[test]
-    fn unknown_and_wrong_case_commands_are_invalid() {
-        for line in ["whatsthetime", "HELLO", "bcm hi", "Logout"] {
-            assert_eq!(parse(line).unwrap_err(), text::INVALID_COMMAND, "{line}");
-        }
-        assert_eq!(parse("").unwrap(), Input::Nothing);
-    }
-
-    #[test]
-    fn rdm_accepts_the_three_time_forms() {
-        for t in [
-            "1 Jun 2022 16:01:20",
-            "01 Jun 2022 16:01:20",
-            "01/06/2022 16:01:20",
-        ] {
-            assert_eq!(
-                cmd(&format!("RDM s {t}")),
-                Command::Rdm {
-                    kind: "s".into(),
-                    since: t.into()
-                }
-            );
-        }
-    }
-
-    #[test]
-    fn srb_takes_many_users() {
-        assert_eq!(
-            cmd("SRB hans luke"),
-            Command::Srb {
-                users: vec!["hans".into(), "luke".into()]
-            }
-        );
-        assert_eq!(
-            parse("SRB").unwrap_err(),
-            "Error. Usage: SRB <user> [<user> ...]"
-        );
-    }
-
-    #[test]
-    fn every_command_in_help_parses_or_names_its_usage() {
-        for (name, _) in USAGE {
-            let res = parse(name);
-            assert!(
-                res.is_ok() || res.as_ref().unwrap_err() != text::INVALID_COMMAND,
-                "{name}"
-            );
-        }
-    }
-}
+#[path = "commands_tests.rs"]
+mod tests;
