@@ -226,24 +226,8 @@ fn on_event(ctx: &Ctx, ev: Event) {
             exit_now(&ctx.shared, code);
         }
         Event::Error { text } => ctx.printer.line(&text),
-        Event::PrivateRequest { from } => {
-            // Asked again before answering: still one question, asked again.
-            let mut pending = ctx.shared.consent.lock();
-            if !pending.contains(&from) {
-                pending.push_back(from.clone());
-            }
-            drop(pending);
-            ctx.printer.prompt(&crate::text::private_question(&from));
-        }
-        Event::PrivateWithdrawn { from } => {
-            let mut pending = ctx.shared.consent.lock();
-            let was = pending.contains(&from);
-            pending.retain(|f| *f != from);
-            drop(pending);
-            if was {
-                ctx.printer.line(&crate::text::private_withdrawn(&from));
-            }
-        }
+        Event::PrivateRequest { from } => asked_privately(ctx, from),
+        Event::PrivateWithdrawn { from } => request_withdrawn(ctx, &from),
         Event::PrivateAccepted {
             user,
             addr,
@@ -271,6 +255,28 @@ fn on_event(ctx: &Ctx, ev: Event) {
             Some(Some(key)) => ctx.udp.expect_sealed(&token, &from, &file, &key),
             Some(None) => log::warn!("a malformed transfer key from the server"),
         },
+    }
+}
+
+/// `from` asks for a private chat: the question joins the pending ones (asked again
+/// before an answer, it is still one question, asked again).
+fn asked_privately(ctx: &Ctx, from: String) {
+    let mut pending = ctx.shared.consent.lock();
+    if !pending.contains(&from) {
+        pending.push_back(from.clone());
+    }
+    drop(pending);
+    ctx.printer.prompt(&crate::text::private_question(&from));
+}
+
+/// `from` no longer asks: the pending question goes, said once if it was still pending.
+fn request_withdrawn(ctx: &Ctx, from: &str) {
+    let mut pending = ctx.shared.consent.lock();
+    let was = pending.iter().any(|f| f == from);
+    pending.retain(|f| f != from);
+    drop(pending);
+    if was {
+        ctx.printer.line(&crate::text::private_withdrawn(from));
     }
 }
 

@@ -270,6 +270,15 @@ impl Args {
             Some(f) => f.clone(),
             None => c.data_dir.join("credentials.txt"),
         };
+        self.apply_limits(c)?;
+        c.quiet = self.quiet;
+        c.tls = TlsSetup::from_args(self, &c.data_dir)?;
+        Ok(())
+    }
+
+    /// The options that bound what clients may take: connections, uploads, time to log
+    /// in, request rates.
+    fn apply_limits(&self, c: &mut Config) -> Result<(), String> {
         if let Some(n) = self.max_clients {
             if n == 0 {
                 return Err("Invalid --max-clients: it must be at least 1".into());
@@ -301,8 +310,6 @@ impl Args {
         if let Some(n) = self.login_throttle {
             c.login_throttle = n;
         }
-        c.quiet = self.quiet;
-        c.tls = TlsSetup::from_args(self, &c.data_dir)?;
         Ok(())
     }
 }
