@@ -226,8 +226,12 @@ fn one_address_cannot_fill_the_server_before_login() {
             sock
         })
         .collect();
+    // The count reaches 5 while later connections of the flood may still wait to be
+    // accepted (and could then replace a login below): wait until the server has dealt
+    // with all of them, 15 told and closed (replaced, or refused while replaced ones were
+    // still closing).
     common::eventually("the flood is cut to its share", || {
-        s.state.connections() == 5
+        closed(&flood) == 15 && s.state.connections() == 5
     });
     let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let mut others: Vec<Client> = ["yoda", "hans", "luke"]
@@ -242,6 +246,9 @@ fn one_address_cannot_fill_the_server_before_login() {
     let mut vader = Client::login(s.addr, "vader", password("vader"));
     assert!(vader.call(Command::WhoElse).ok);
     assert!(others[0].call(Command::WhoElse).ok);
+    common::eventually("vader replaced one more of the flood", || {
+        closed(&flood) == 16
+    });
     // The oldest of the flood was told why and closed.
     let mut first = &flood[0];
     first.set_read_timeout(Some(common::WAIT)).unwrap();
@@ -251,4 +258,19 @@ fn one_address_cannot_fill_the_server_before_login() {
         told.contains(chinwag::text::TOO_MANY_FROM_ADDRESS),
         "{told:?}"
     );
+}
+
+/// How many of `socks` the server has told something or closed (a pre-login connection
+/// hears nothing else).
+fn closed(socks: &[std::net::TcpStream]) -> usize {
+    let mut byte = [0u8; 1];
+    socks
+        .iter()
+        .filter(|sock| {
+            sock.set_nonblocking(true).unwrap();
+            let heard = !matches!(sock.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+            sock.set_nonblocking(false).unwrap();
+            heard
+        })
+        .count()
 }
