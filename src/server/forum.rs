@@ -189,42 +189,25 @@ impl Forum {
     pub fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
         check_names(&[title])?;
         check_user(user)?;
-        let entry = Entry::Post {
-            user: user.to_string(),
-            text: one_line(text),
-        };
-        self.shared.update(title, |thread| {
-            thread.entries.push(entry);
-            Ok(thread.post_count())
-        })
+        let text = one_line(text);
+        self.shared.update(title, |t| Ok(t.add_post(user, &text)))
     }
 
     /// Deletes post `n` (its author only); later posts are renumbered.
     pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
-        self.shared.update(title, |thread| {
-            let index = authored_post(thread, n, user)?;
-            thread.entries.remove(index);
-            Ok(())
-        })
+        self.shared.update(title, |t| t.delete_post(n, user))
     }
 
     /// Replaces the text of post `n` (its author only).
     pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
-        let new_text = one_line(text);
-        self.shared.update(title, |thread| {
-            let index = authored_post(thread, n, user)?;
-            if let Entry::Post { text, .. } = &mut thread.entries[index] {
-                *text = new_text;
-            }
-            Ok(())
-        })
+        let text = one_line(text);
+        self.shared.update(title, |t| t.edit_post(n, user, &text))
     }
 
-    /// Every thread title, sorted.
     pub fn list(&self) -> Vec<String> {
         self.shared.state.lock().threads.keys().cloned().collect()
     }
@@ -338,12 +321,40 @@ fn open_upload(dir: &Path, file: &str) -> Result<(File, u64), ForumError> {
     Ok((handle, meta.len()))
 }
 
-/// Index of post `n` if `user` wrote it.
-fn authored_post(thread: &Thread, n: u64, user: &str) -> Result<usize, ForumError> {
-    let index = thread.post_index(n).ok_or(ForumError::NoMessage(n))?;
-    match &thread.entries[index] {
-        Entry::Post { user: author, .. } if author == user => Ok(index),
-        _ => Err(ForumError::NotAuthor),
+/// The changes `post`, `delete` and `edit` make to a thread, whichever store keeps it.
+impl Thread {
+    /// Appends a post; its number.
+    fn add_post(&mut self, user: &str, text: &str) -> u64 {
+        self.entries.push(Entry::Post {
+            user: user.to_string(),
+            text: text.to_string(),
+        });
+        self.post_count()
+    }
+
+    /// Deletes post `n` if `user` wrote it.
+    fn delete_post(&mut self, n: u64, user: &str) -> Result<(), ForumError> {
+        let index = self.authored_post(n, user)?;
+        self.entries.remove(index);
+        Ok(())
+    }
+
+    /// Replaces the text of post `n` if `user` wrote it.
+    fn edit_post(&mut self, n: u64, user: &str, new_text: &str) -> Result<(), ForumError> {
+        let index = self.authored_post(n, user)?;
+        if let Entry::Post { text, .. } = &mut self.entries[index] {
+            *text = new_text.to_string();
+        }
+        Ok(())
+    }
+
+    /// Index of post `n` if `user` wrote it.
+    fn authored_post(&self, n: u64, user: &str) -> Result<usize, ForumError> {
+        let index = self.post_index(n).ok_or(ForumError::NoMessage(n))?;
+        match &self.entries[index] {
+            Entry::Post { user: author, .. } if author == user => Ok(index),
+            _ => Err(ForumError::NotAuthor),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use super::thread::{one_line, Entry, Thread};
 use super::upload::{Target, Upload, UploadHome};
-use super::{authored_post, check_names, check_user, disk, unique_suffix, ForumError};
+use super::{check_names, check_user, disk, unique_suffix, ForumError};
 use crate::cluster::{RedisStore, StoreError};
 use crate::server::files;
 use parking_lot::Mutex;
@@ -147,36 +147,20 @@ impl RedisForum {
         check_names(&[title])?;
         check_user(user)?;
         let text = one_line(text);
-        self.update(title, |thread| {
-            thread.entries.push(Entry::Post {
-                user: user.to_string(),
-                text: text.clone(),
-            });
-            Ok(thread.post_count())
-        })
+        self.update(title, |t| Ok(t.add_post(user, &text)))
     }
 
     pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
-        self.update(title, |thread| {
-            let index = authored_post(thread, n, user)?;
-            thread.entries.remove(index);
-            Ok(())
-        })
+        self.update(title, |t| t.delete_post(n, user))
     }
 
     pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
-        let new_text = one_line(text);
-        self.update(title, |thread| {
-            let index = authored_post(thread, n, user)?;
-            if let Entry::Post { text, .. } = &mut thread.entries[index] {
-                text.clone_from(&new_text);
-            }
-            Ok(())
-        })
+        let text = one_line(text);
+        self.update(title, |t| t.edit_post(n, user, &text))
     }
 
     pub fn list(&self) -> Result<Vec<String>, ForumError> {
