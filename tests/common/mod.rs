@@ -138,20 +138,7 @@ impl Client {
 
     /// Hello, username, password (or new password); returns the last response.
     pub fn try_login(&mut self, user: &str, pw: &str) -> Response {
-        self.call(Command::Hello {
-            udp_port: 0,
-            p2p_port: 0,
-        });
-        let r = self.call(Command::Username { name: user.into() });
-        match r.then {
-            Then::AskPassword => self.call(Command::Password {
-                password: pw.into(),
-            }),
-            Then::AskNewPassword => self.call(Command::NewPassword {
-                password: pw.into(),
-            }),
-            _ => r,
-        }
+        login_steps(|cmd| self.call(cmd), user, pw, 0)
     }
 
     pub fn send(&mut self, cmd: Command) -> u64 {
@@ -805,5 +792,29 @@ impl Link {
     /// The response's lines joined.
     pub fn line(&mut self, cmd: Command) -> Option<String> {
         self.call(cmd).map(|r| r.lines.join("\n"))
+    }
+}
+
+/// The login dialogue over any connection's `call`: hello (offering `udp_port`),
+/// username, then password or new password as the server asks; the last response.
+pub fn login_steps(
+    mut call: impl FnMut(Command) -> Response,
+    user: &str,
+    pw: &str,
+    udp_port: u16,
+) -> Response {
+    call(Command::Hello {
+        udp_port,
+        p2p_port: 0,
+    });
+    let r = call(Command::Username { name: user.into() });
+    match r.then {
+        Then::AskPassword => call(Command::Password {
+            password: pw.into(),
+        }),
+        Then::AskNewPassword => call(Command::NewPassword {
+            password: pw.into(),
+        }),
+        _ => r,
     }
 }

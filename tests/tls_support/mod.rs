@@ -123,20 +123,7 @@ impl TlsClient {
 
     /// [`TlsClient::login`] saying files may be sent to `udp_port`.
     pub fn login_udp(&mut self, user: &str, pw: &str, udp_port: u16) -> Response {
-        self.call(Command::Hello {
-            udp_port,
-            p2p_port: 0,
-        });
-        let r = self.call(Command::Username { name: user.into() });
-        match r.then {
-            Then::AskPassword => self.call(Command::Password {
-                password: pw.into(),
-            }),
-            Then::AskNewPassword => self.call(Command::NewPassword {
-                password: pw.into(),
-            }),
-            _ => r,
-        }
+        crate::common::login_steps(|cmd| self.call(cmd), user, pw, udp_port)
     }
 }
 
