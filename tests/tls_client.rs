@@ -6,6 +6,7 @@
 mod common;
 mod tls_support;
 
+use chinwag::protocol::{Event, ServerMsg};
 use common::{password, Bin, ServerProc, CREDENTIALS};
 use std::path::Path;
 use std::process::Command as Proc;
@@ -121,6 +122,32 @@ fn fingerprint_pins_and_ca_verifies_the_name() {
     let mut c = s.client(&[], "127.0.0.1", s.port());
     c.expect_line("Error. This server requires TLS: connect with chinwag --tls");
     assert_ne!(c.exit_code(), 0);
+}
+
+/// A full server tells a TLS client so inside TLS (not a broken handshake), and a plain
+/// client beside it in plain.
+#[test]
+fn a_full_server_refuses_tls_and_plain_clients_with_the_line() {
+    let s = setup(&["--tls", "--max-clients", "1"]);
+    let mut c = s.client(&["--tls", "--fingerprint", &s.fp], "127.0.0.1", s.port());
+    c.login("luke", password("luke"));
+
+    let mut raw = tls_support::TlsClient::connect(s.server.addr, &s.fp).unwrap();
+    match raw.read() {
+        Some(ServerMsg::Event(Event::Bye { text, code })) => {
+            assert_eq!(text, "Error. Server is full, try again later");
+            assert_eq!(code, 1);
+        }
+        other => panic!("expected the refusal over TLS, got {other:?}"),
+    }
+    assert!(raw.read().is_none(), "and the TLS session is closed");
+
+    let mut tls = s.client(&["--tls", "--fingerprint", &s.fp], "127.0.0.1", s.port());
+    tls.expect_line("Error. Server is full, try again later");
+    assert_ne!(tls.exit_code(), 0);
+    let mut plain = s.client(&[], "127.0.0.1", s.port());
+    plain.expect_line("Error. Server is full, try again later");
+    assert_ne!(plain.exit_code(), 0);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The server: binds, accepts, and runs one session per connection.
 //!
-//! Threads: this accept loop (the caller's thread), one timer thread, the outbox's one
+//! Threads: this accept loop (the caller's thread), one timer thread, on a TLS server one
+//! refuser thread (see `refuse`), the outbox's one
 //! shared flusher thread, and one session thread per connection, which reads, handles
 //! and writes through (see `outbox`). [`run`] returns after a shutdown (SHT, a signal,
 //! or [`State::shutdown`]) once the connections have closed.
@@ -21,6 +22,7 @@ pub mod node;
 mod offline;
 pub mod outbox;
 mod prelogin;
+mod refuse;
 mod reply;
 pub mod rooms;
 mod roster;
@@ -39,9 +41,8 @@ pub use config::{Args, Config};
 pub use login::Peer;
 pub use state::State;
 
-use crate::protocol::{encode, Event};
 use socket2::{Domain, Socket, Type};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -76,6 +77,7 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     listener.set_nonblocking(false)?;
     socket2::SockRef::from(&listener).set_read_timeout(Some(ACCEPT_TICK))?;
     outbox::start_flusher()?;
+    let refuser = refuse::Refuser::start(state.config().tls.as_ref())?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let timer_state = state.clone();
     let timer = thread::Builder::new()
@@ -86,7 +88,7 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     }
     while !state.is_shutting_down() {
         match listener.accept() {
-            Ok((sock, _)) => accept(&state, sock),
+            Ok((sock, _)) => accept(&state, sock, &refuser),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => {
                 log::warn!("accept failed: {e}");
@@ -99,6 +101,7 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
     while state.connections() > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
+    refuser.stop();
     drop(stop_tx);
     let _ = timer.join();
     if let Some(node) = state.node() {
@@ -108,7 +111,7 @@ pub fn run(listener: TcpListener, state: State) -> std::io::Result<()> {
 }
 
 /// Takes one connection: refuses it when full, else starts its threads.
-fn accept(state: &State, sock: TcpStream) {
+fn accept(state: &State, sock: TcpStream, refuser: &refuse::Refuser) {
     let Ok(addr) = sock.peer_addr() else { return };
     let _ = sock.set_nonblocking(false);
     // Linux copies the listener's SO_RCVTIMEO (ACCEPT_TICK) into accepted sockets.
@@ -116,7 +119,7 @@ fn accept(state: &State, sock: TcpStream) {
     let _ = sock.set_nodelay(true);
     let sock = Arc::new(sock);
     let Some((id, conn)) = state.connect(sock.clone()) else {
-        return refuse(&sock, state.is_shutting_down());
+        return refuser.refuse(sock, state.is_shutting_down());
     };
     let session = session::Session {
         state: state.clone(),
@@ -140,22 +143,6 @@ fn accept(state: &State, sock: TcpStream) {
         // this client is refused and everyone else carries on.
         log::error!("cannot start a session thread: {e}");
         state.disconnect(id, None);
-        refuse(&sock, false);
+        refuser.refuse(sock, false);
     }
-}
-
-/// Tells a connection we cannot take it, from the accept thread (one small write into an
-/// empty socket buffer never blocks).
-fn refuse(sock: &TcpStream, closing: bool) {
-    let text = if closing {
-        crate::text::SHUTTING_DOWN
-    } else {
-        crate::text::SERVER_FULL
-    };
-    let bye = Event::Bye {
-        text: text.to_string(),
-        code: if closing { 0 } else { 1 },
-    };
-    let _ = (&*sock).write_all(&encode(&bye));
-    let _ = sock.shutdown(std::net::Shutdown::Both);
 }
