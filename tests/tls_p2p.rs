@@ -85,6 +85,34 @@ fn private_chat_over_tls_is_pinned_and_unreadable_on_the_wire() {
     }
 }
 
+/// A plain-connected client's listener: an asker given its fingerprint chats over TLS
+/// (nothing readable on the wire), one given none chats in plain.
+#[test]
+fn a_plain_connected_listener_takes_a_pinned_tls_asker_and_a_plain_one() {
+    let (hans, hans_says) = node("hans");
+    hans.use_tls(PeerIdentity::generate().unwrap().and_plain());
+    let pin = hans.fingerprint().unwrap();
+    let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], hans.port())));
+    let (yoda, yoda_says) = node("yoda");
+    hans.expect("yoda", "t0k3n");
+    yoda.connect_pinned("hans", &relay.addr.to_string(), "t0k3n", Some(&pin));
+    said(&yoda_says, "Start private messaging with hans");
+    yoda.send("hans", "meet me on Dagobah").unwrap();
+    said(&hans_says, "yoda(private): meet me on Dagobah");
+    assert!(!relay.seen.lock().is_empty());
+    assert!(!relay.saw("Dagobah") && !relay.saw("t0k3n"));
+
+    let (luke, luke_says) = node("luke");
+    hans.expect("luke", "plain");
+    luke.connect("hans", &format!("127.0.0.1:{}", hans.port()), "plain");
+    said(&luke_says, "Start private messaging with hans");
+    luke.send("hans", "in clear").unwrap();
+    said(&hans_says, "luke(private): in clear");
+    for chat in [hans, yoda, luke] {
+        chat.shutdown();
+    }
+}
+
 /// Garbage at `port` until `stop`: random bytes, bytes that look sealed, plain packets.
 fn inject(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
@@ -269,4 +297,30 @@ fn real_clients_chat_privately_and_upload_over_tls() {
     assert!(injector.join().unwrap() > 0);
     let got = std::fs::read(hans_dir.path().join("yoda_plans.bin")).unwrap();
     assert!(got == data, "the upload differs");
+}
+
+/// A TLS client asks a plain one on a `--tls` server: the chat works both ways (and runs
+/// over TLS: the plain side's listener takes the pinned connection, tested above).
+#[test]
+fn a_tls_client_and_a_plain_one_chat_privately() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
+    let server = ServerProc::start(dir.path(), &["--tls"]);
+    let fp = printed_fingerprint(&server);
+    let port = server.addr.port().to_string();
+    let (hans_dir, yoda_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut hans = Bin::start(&["127.0.0.1", &port].map(String::from), hans_dir.path());
+    hans.login("hans", password("hans"));
+    let tls = ["--fingerprint", &fp, "127.0.0.1", &port].map(String::from);
+    let mut yoda = Bin::start(&tls, yoda_dir.path());
+    yoda.login("yoda", password("yoda"));
+
+    yoda.send("startprivate hans");
+    hans.expect("yoda would like to private message");
+    hans.send("y");
+    yoda.expect("Start private messaging with hans");
+    yoda.send("private hans the plans are in R2");
+    hans.expect("yoda(private): the plans are in R2");
+    hans.send("private yoda received");
+    yoda.expect("hans(private): received");
 }

@@ -118,9 +118,12 @@ fn start(opts: Options) -> Result<i32, String> {
     let mut lines = LineSource::new(&printer);
     let chat = PrivateChat::start(printer.clone())
         .map_err(|e| format!("Error. Cannot listen for private messaging: {e}"))?;
-    if stream.is_tls() {
-        chat.use_tls(peer::PeerIdentity::generate().map_err(|e| format!("Error. {e}"))?);
-    }
+    let identity = peer::PeerIdentity::generate().map_err(|e| format!("Error. {e}"))?;
+    chat.use_tls(if stream.is_tls() {
+        identity
+    } else {
+        identity.and_plain()
+    });
     let udp = udp::receive(&printer, opts.udp_port, lines.is_terminal())?;
     let udp = Arc::new(udp);
     let shared = Arc::new(Shared {

@@ -1,8 +1,14 @@
-//! Private chat over TLS (BEHAVIOUR §8): when this client's server connection is TLS,
-//! its private-chat listener presents a fresh self-signed certificate whose fingerprint
-//! goes to the server with the consent answer; the server hands it to the asker with the
-//! token, and the asker's TLS client accepts exactly that certificate. A listener with a
-//! certificate takes TLS connections only.
+//! Private chat over TLS (BEHAVIOUR §8): the private-chat listener presents a fresh
+//! self-signed certificate whose fingerprint goes to the server with the consent answer;
+//! the server hands it to the asker with the token, and the asker's TLS client accepts
+//! exactly that certificate. So a chat is TLS when either side's server connection is
+//! (and between two plain chinwag clients too, which keeps out passive listeners only:
+//! the fingerprint crossed the network in clear).
+//!
+//! The listener of a TLS-connected client takes TLS connections only, so a fingerprint
+//! stripped on the way cannot downgrade its chat. A plain-connected client's listener
+//! also takes plain connections (told apart by the first byte), from askers that were
+//! given no fingerprint.
 
 use crate::tls::{client_config, Duplex, Identity, Trust};
 use rustls::pki_types::ServerName;
@@ -19,6 +25,8 @@ const PEER_NAME: &str = "chinwag-peer";
 pub struct PeerIdentity {
     config: Arc<ServerConfig>,
     fingerprint: String,
+    /// Plain connections are taken too (this client's server connection is plain).
+    plain_too: bool,
 }
 
 impl PeerIdentity {
@@ -28,7 +36,16 @@ impl PeerIdentity {
         Ok(PeerIdentity {
             config: identity.server_config().map_err(|e| e.to_string())?,
             fingerprint: identity.fingerprint(),
+            plain_too: false,
         })
+    }
+
+    /// The same, also taking plain connections.
+    pub fn and_plain(self) -> PeerIdentity {
+        PeerIdentity {
+            plain_too: true,
+            ..self
+        }
     }
 
     pub fn fingerprint(&self) -> &str {
@@ -36,12 +53,16 @@ impl PeerIdentity {
     }
 
     /// Runs the server side of the handshake on an accepted connection (within
-    /// `timeout`); refuses a plain one.
+    /// `timeout`); a plain one is taken as it is, or refused unless [`Self::and_plain`].
     pub fn accept(&self, sock: TcpStream, timeout: Duration) -> io::Result<PeerStream> {
         sock.set_nonblocking(false)?;
         sock.set_read_timeout(Some(timeout))?;
         let mut first = [0u8; 1];
         if sock.peek(&mut first)? == 0 || !crate::tls::looks_like_tls(first[0]) {
+            if self.plain_too {
+                sock.set_read_timeout(None)?;
+                return Ok(PeerStream::Plain(sock));
+            }
             return Err(io::Error::new(ErrorKind::InvalidData, "not TLS"));
         }
         let conn = ServerConnection::new(self.config.clone()).map_err(io::Error::other)?;

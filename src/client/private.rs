@@ -160,13 +160,13 @@ impl PrivateChat {
         *self.0.me.lock() = me.to_string();
     }
 
-    /// Private chat over TLS from now on (this client's server connection is TLS): the
-    /// listener presents `identity` and takes TLS connections only.
+    /// Private chat over TLS from now on: the listener presents `identity` (and takes
+    /// plain connections only if the identity says so).
     pub fn use_tls(&self, identity: PeerIdentity) {
         let _ = self.0.tls.set(identity);
     }
 
-    /// The listener's certificate fingerprint, over TLS.
+    /// The listener's certificate fingerprint, once it has one.
     pub fn fingerprint(&self) -> Option<String> {
         self.0.tls.get().map(|id| id.fingerprint().to_string())
     }
