@@ -83,7 +83,7 @@ impl State {
     }
 
     /// The consent answer of `me` to `from`'s request.
-    /// With `fingerprint` (the accepter's client is on TLS), the asker is told to connect
+    /// With `fingerprint` (of the accepter's private-chat listener), the asker is told to connect
     /// with TLS and pin it.
     pub fn private_answer(
         &self,
