@@ -318,3 +318,64 @@ fn shutdown_tells_every_client() {
         }
     }
 }
+
+/// A storm's presence notices, exactly as the spec says: of every two users who log in
+/// at once, the one who came first is told the other came, once, and nobody is told of
+/// themself; a blocked pair is told nothing about each other either way.
+#[test]
+fn a_login_storm_tells_each_pair_once_and_spares_the_blocked() {
+    let n = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let creds: String = (0..=n).map(|i| format!("user{i} pw{i}\n")).collect();
+    std::fs::write(dir.path().join("credentials.txt"), creds).unwrap();
+    let s = TestServer::in_dir(dir, |_| {});
+    let mut blocker = Client::login(s.addr, "user0", "pw0");
+    blocker.call(Command::Block {
+        user: "user1".into(),
+    });
+    blocker.call(Command::Logout {
+        how: Farewell::Logout,
+    });
+    let storm: Vec<_> = (0..n)
+        .map(|i| {
+            let addr = s.addr;
+            std::thread::spawn(move || Client::login(addr, &format!("user{i}"), &format!("pw{i}")))
+        })
+        .collect();
+    let mut clients: Vec<Client> = storm.into_iter().map(|h| h.join().unwrap()).collect();
+    // The last login's notice comes after every notice from the storm, for everyone.
+    let _last = Client::login(s.addr, &format!("user{n}"), &format!("pw{n}"));
+    let told: Vec<Vec<String>> = clients
+        .iter_mut()
+        .map(|c| {
+            let mut seen = Vec::new();
+            loop {
+                match c.text().strip_suffix(" logged in") {
+                    Some(u) if u == format!("user{n}") => return seen,
+                    Some(u) => seen.push(u.to_string()),
+                    None => {}
+                }
+            }
+        })
+        .collect();
+    for (i, seen) in told.iter().enumerate() {
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "user{i} told twice: {seen:?}");
+        assert!(
+            !seen.contains(&format!("user{i}")),
+            "user{i} told of itself"
+        );
+    }
+    let knows = |a: usize, b: usize| told[a].contains(&format!("user{b}"));
+    for a in 0..n {
+        for b in a + 1..n {
+            let pair = (knows(a, b), knows(b, a));
+            match (a, b) {
+                (0, 1) => assert_eq!(pair, (false, false), "the blocked pair"),
+                _ => assert!(pair.0 ^ pair.1, "user{a}, user{b}: {pair:?}"),
+            }
+        }
+    }
+}

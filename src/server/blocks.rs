@@ -38,11 +38,6 @@ impl Blocks {
         !self.blocked(user, viewer)
     }
 
-    /// Either has blocked the other: no presence notices either way.
-    pub fn estranged(&self, a: &str, b: &str) -> bool {
-        self.blocked(a, b) || self.blocked(b, a)
-    }
-
     /// Nobody has blocked anyone (lets a login storm skip the look-ups).
     pub fn is_empty(&self) -> bool {
         self.by.values().all(HashSet::is_empty)
@@ -57,6 +52,16 @@ impl Blocks {
     pub fn blockers_of(&self, user: &str) -> Vec<String> {
         let blocking = self.by.iter().filter(|(_, s)| s.contains(user));
         blocking.map(|(by, _)| by.clone()).collect()
+    }
+
+    /// Everyone estranged from `user`, who get no presence notices about them and about
+    /// whom they get none: who blocked them and whom they blocked.
+    pub fn estranged_from(&self, user: &str) -> Box<[String]> {
+        let mut them = self.blockers_of(user);
+        them.extend(self.by.get(user).into_iter().flatten().cloned());
+        them.sort_unstable();
+        them.dedup();
+        them.into()
     }
 
     /// Records a block (`on`) or its lifting.
@@ -86,7 +91,9 @@ mod tests {
         assert!(blocks.reaches("hans", "yoda"));
         assert!(!blocks.visible("hans", "yoda"));
         assert!(blocks.visible("yoda", "hans"));
-        assert!(blocks.estranged("yoda", "hans") && blocks.estranged("hans", "yoda"));
+        assert_eq!(&*blocks.estranged_from("yoda"), ["hans"]);
+        assert_eq!(&*blocks.estranged_from("hans"), ["yoda"]);
+        assert!(blocks.estranged_from("leia").is_empty());
     }
 
     #[test]

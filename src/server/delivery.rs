@@ -27,7 +27,7 @@ pub enum Audience<'a> {
     /// The listed users `from` reaches, but `from` (room members, an invitation).
     Users { from: &'a str, users: &'a [String] },
     /// Every online user not estranged from `about`, but `about` (a presence notice:
-    /// queued to linger briefly, so a burst of them goes out in one write).
+    /// published once to a feed its recipients read, so a burst goes out in one write).
     Presence { about: &'a str },
     /// Every connection, logged in or not (shutdown).
     Everybody,
@@ -149,23 +149,18 @@ impl Core {
         done
     }
 
-    /// A presence notice: lingers in each outbox so a login storm writes in batches.
+    /// A presence notice: published once to the roster's feed, which every online
+    /// user's outbox reads (see `outbox::Feed`); the block rule is taken now.
     fn presence_fan_out(&self, about: &str, line: Arc<[u8]>) -> FanOut {
-        let now = Instant::now();
-        // In a login storm this runs for every pair of users: skip the block lookups when
-        // nobody has blocked anyone.
-        let blocks = !self.blocks.is_empty();
-        // `about` is told nothing about itself: compared by connection, not by name.
-        let own = self.roster.online(about).map(|o| o.conn);
-        let mut done = FanOut::default();
-        for (user, o) in self.roster.users() {
-            if Some(o.conn) != own && !(blocks && self.blocks.estranged(user, about)) {
-                if let Some(c) = self.roster.conn(o.conn) {
-                    c.notify(line.clone(), now);
-                    done.reached += 1;
-                }
-            }
+        // In a login storm this runs for every login: skip the look-ups when nobody has
+        // blocked anyone.
+        let except = match self.blocks.is_empty() {
+            true => Box::default(),
+            false => self.blocks.estranged_from(about),
+        };
+        FanOut {
+            reached: self.roster.publish(line, about, except, Instant::now()),
+            blocked: false,
         }
-        done
     }
 }

@@ -1,7 +1,7 @@
 //! Who is connected on this node: every open connection, the users logged in on them
 //! with their login stints, when each user last left (`whoelsesince`), the connections
 //! that have not logged in yet, and the generation of the active-user list that
-//! userlog.txt must catch up with. [`Roster`] is the only code that changes these, so
+//! userlog.txt must catch up with, and the presence feed the logged-in users read. [`Roster`] is the only code that changes these, so
 //! the invariants hold in one place: a user is online on at most one connection, which
 //! is open; a login clears the user's last departure; every change to who is online
 //! bumps the generation.
@@ -9,7 +9,7 @@
 //! It lives inside the server's `core` lock (`State`), next to the block lists.
 
 use super::login::Peer;
-use super::outbox::{Conn, Out};
+use super::outbox::{Conn, Feed, Notice, Out};
 use super::prelogin::PreLogin;
 use super::since::Departures;
 use super::state::ConnId;
@@ -17,6 +17,7 @@ use crate::protocol::Event;
 use chrono::{DateTime, Local};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A logged-in user.
@@ -45,6 +46,8 @@ pub struct Roster {
     prelogin: PreLogin,
     userlog_gen: u64,
     login_seq: u64,
+    /// Presence notices, read by every logged-in user's outbox from their login on.
+    feed: Arc<Feed>,
 }
 
 impl Roster {
@@ -56,7 +59,9 @@ impl Roster {
 
     /// A connection closed (its user, if any, goes offline through [`Roster::log_out`]).
     pub fn disconnect(&mut self, id: ConnId) {
-        self.conns.remove(&id);
+        if let Some(conn) = self.conns.remove(&id) {
+            self.feed.unsubscribe(&conn);
+        }
         self.prelogin.remove(id);
     }
 
@@ -79,6 +84,9 @@ impl Roster {
             userlog_entry,
         };
         self.online.insert(user.to_string(), online);
+        if let Some(c) = self.conns.get(&conn) {
+            self.feed.subscribe(c, conn, user);
+        }
         self.departures.arrived(user);
         self.userlog_gen += 1;
     }
@@ -89,6 +97,9 @@ impl Roster {
             return false;
         }
         self.online.remove(user);
+        if let Some(c) = self.conns.get(&conn) {
+            self.feed.unsubscribe(c);
+        }
         self.departures.left(user, now);
         self.userlog_gen += 1;
         true
@@ -163,6 +174,22 @@ impl Roster {
     /// Is `user` online on `conn`?
     pub fn online_on(&self, user: &str, conn: ConnId) -> bool {
         self.online.get(user).is_some_and(|o| o.conn == conn)
+    }
+
+    /// Tells every logged-in user but `about`'s connection and the users in `except`,
+    /// through the feed (their outboxes take it from there); returns how many.
+    pub fn publish(
+        &self,
+        line: Arc<[u8]>,
+        about: &str,
+        except: Box<[String]>,
+        now: Instant,
+    ) -> usize {
+        let own = self.online(about).map(|o| o.conn);
+        let left_out = except.iter().filter(|u| self.is_online(u)).count();
+        let reached = self.online.len() - usize::from(own.is_some()) - left_out;
+        self.feed.publish(Notice::new(line, own, except), now);
+        reached
     }
 
     /// Every logged-in user, in no order.

@@ -3,7 +3,7 @@
 //! were full once epoll says they are writable. It is the only thread that waits on a
 //! socket, and it never blocks on one: every send is non-blocking.
 
-use super::{By, Conn, Status, WRITE_TIMEOUT};
+use super::{By, Conn, Feed, Status, WRITE_TIMEOUT};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
@@ -29,8 +29,8 @@ pub(super) struct Flusher {
 struct Inbox {
     /// Connections to write now.
     handed: Vec<Conn>,
-    /// Connections with notices to write at a deadline.
-    lingering: Vec<(Instant, Conn)>,
+    /// Presence feeds whose subscribers to write at a deadline.
+    lingering: Vec<(Instant, Arc<Feed>)>,
     /// The earliest deadline in `lingering` the flusher knows of.
     next_due: Option<Instant>,
 }
@@ -79,10 +79,10 @@ impl Flusher {
         }
     }
 
-    /// Write `conn`'s notices at `due`.
-    pub(super) fn linger(&self, conn: Conn, due: Instant) {
+    /// Write the notices of `feed`'s subscribers at `due`.
+    pub(super) fn linger(&self, feed: Arc<Feed>, due: Instant) {
         let mut inbox = self.inbox.lock();
-        inbox.lingering.push((due, conn));
+        inbox.lingering.push((due, feed));
         let sooner = inbox.next_due.is_none_or(|d| due + SLACK < d);
         if sooner {
             inbox.next_due = Some(due);
@@ -140,8 +140,12 @@ impl Loop {
             for conn in handed {
                 self.write(conn, By::Handed);
             }
-            for conn in due {
-                self.write(conn, By::Lingered);
+            for feed in due {
+                let subs = feed.pass(now);
+                for conn in &subs {
+                    self.write(conn.clone(), By::Feed);
+                }
+                feed.passed(&subs);
             }
             if now >= self.next_check {
                 self.expire(now);
@@ -157,16 +161,16 @@ impl Loop {
         Some(until.saturating_duration_since(now))
     }
 
-    /// Takes the connections handed over and those whose notices are due.
-    fn take(&self, now: Instant) -> (Vec<Conn>, Vec<Conn>) {
+    /// Takes the connections handed over and the feeds whose notices are due.
+    fn take(&self, now: Instant) -> (Vec<Conn>, Vec<Arc<Feed>>) {
         let mut inbox = self.shared.inbox.lock();
         let handed = std::mem::take(&mut inbox.handed);
         let mut due = Vec::new();
         if inbox.next_due.is_some_and(|d| d <= now) {
             let mut next = None::<Instant>;
-            inbox.lingering.retain(|(at, conn)| {
+            inbox.lingering.retain(|(at, feed)| {
                 if *at <= now + SLACK {
-                    due.push(conn.clone());
+                    due.push(feed.clone());
                     return false;
                 }
                 next = Some(next.map_or(*at, |n| n.min(*at)));
@@ -202,6 +206,9 @@ impl Loop {
                 }
             }
             Status::More => self.shared.hand(conn),
+            // A pass over a feed meets connections in any state: one that is held or
+            // being written stays as it is (parked ones stay watched).
+            Status::Elsewhere if by == By::Feed => {}
             Status::Done | Status::Elsewhere => self.forget(key),
         }
     }

@@ -11,7 +11,7 @@ impl Drop for Hold<'_> {
     fn drop(&mut self) {
         let mut q = self.0 .0.q.lock();
         q.held -= 1;
-        if q.held == 0 && (!q.items.is_empty() || q.close) {
+        if q.held == 0 && (!q.items.is_empty() || q.close || self.0.feed_waits(&q)) {
             self.0.schedule(q);
         }
     }
@@ -35,7 +35,7 @@ impl Drop for Stream<'_> {
         q.behind_bytes = 0;
         let mut behind = std::mem::take(&mut q.behind);
         q.items.append(&mut behind);
-        if !q.items.is_empty() || q.close {
+        if !q.items.is_empty() || q.close || self.0.feed_waits(&q) {
             self.0.schedule(q);
         }
     }

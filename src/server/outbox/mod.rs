@@ -14,9 +14,11 @@
 //!   and lines queued outside any scope (the syncer's confirmations, the timer's goodbyes)
 //!   go to one shared thread ([`flusher`]), which writes them and waits for full sockets
 //!   to become writable with epoll readiness (mio). No per-connection writer thread.
-//! - **Presence notices** are written at most once per [`NOTICE_LINGER`] per client: the
-//!   first at once, later ones batched by the flusher, so a login storm of 5,000 users
-//!   (12.5 M notices) costs each client a few writes a second, not one per notice.
+//! - **Presence notices** are not queued per recipient: each is published once to the
+//!   server's [`Feed`], which every logged-in client's queue reads from a cursor of its
+//!   own, in order with its other lines. The flusher writes them at most once per
+//!   [`NOTICE_LINGER`], so a login storm of 5,000 users (12.5 M notices) costs each
+//!   client a few writes a second, and the `core` lock one append per login.
 //!
 //! One writer at a time per connection (the `writing` flag, taken under the queue's
 //! mutex, never held across a `send`), and items leave the queue only from its front, so
@@ -24,6 +26,9 @@
 //! by [`MAX_QUEUED`] bytes: past it the client is disconnected and its queue dropped;
 //! nobody else waits.
 
+mod feed;
+#[cfg(test)]
+mod feed_tests;
 mod flusher;
 mod guards;
 mod scope;
@@ -31,6 +36,7 @@ mod scope;
 mod tests;
 mod write;
 
+pub use feed::{Feed, Notice};
 pub use guards::{Hold, Stream};
 pub use scope::WriteThrough;
 
@@ -65,8 +71,6 @@ pub use flusher::start as start_flusher;
 pub enum Out {
     /// An encoded line (shared, so a broadcast encodes once).
     Line(Arc<[u8]>),
-    /// A presence notice: written like a line, but see [`NOTICE_LINGER`].
-    Notice(Arc<[u8]>),
     /// Write what is queued, then shut the connection down. Nothing queued after it goes.
     Close,
 }
@@ -106,10 +110,8 @@ struct Queue {
     parked: bool,
     /// In the flusher's list of connections to write.
     handed: bool,
-    /// In the flusher's list of notices to write at a deadline.
-    lingering: bool,
-    /// When the last write of notices was scheduled.
-    last_notice: Option<Instant>,
+    /// The presence feed this client reads, while logged in.
+    sub: Option<feed::Sub>,
     /// Since when the socket has taken nothing while bytes wait.
     stalled_since: Option<Instant>,
     close: bool,
@@ -138,8 +140,8 @@ enum By {
     Sender,
     /// The flusher, for a connection in its list.
     Handed,
-    /// The flusher, at a notice deadline.
-    Lingered,
+    /// The flusher, in its pass over a feed's subscribers.
+    Feed,
     /// The flusher, the socket having become writable.
     Writable,
 }
@@ -160,13 +162,13 @@ impl Conn {
     pub fn send(&self, out: Out) -> bool {
         match out {
             Out::Line(line) => self.push(line, false),
-            Out::Notice(line) => self.notify(line, Instant::now()),
             Out::Close => {
                 let mut q = self.0.q.lock();
                 if q.dead {
                     return false;
                 }
                 q.close = true;
+                q.end_feed();
                 self.schedule(q);
                 true
             }
@@ -214,9 +216,19 @@ impl Conn {
         true
     }
 
-    /// Adds to the queue unless it would pass [`MAX_QUEUED`], which disconnects.
+    /// Adds to the queue, after the presence notices published before it (a download's
+    /// frames excepted: notices wait behind them like other lines).
     fn enqueue(&self, q: &mut Queue, line: Arc<[u8]>, frame: bool) -> bool {
-        if q.dead || q.close {
+        if q.dead || q.close || !(frame || self.pull(q, usize::MAX)) {
+            return false;
+        }
+        self.put(q, line, frame)
+    }
+
+    /// Adds to the queue unless it would pass [`MAX_QUEUED`], which disconnects (a
+    /// closing queue still takes the notices published before its close).
+    fn put(&self, q: &mut Queue, line: Arc<[u8]>, frame: bool) -> bool {
+        if q.dead {
             return false;
         }
         let cost = line.len() + ITEM_COST;
@@ -246,31 +258,6 @@ impl Conn {
         if hand {
             flusher::get().hand(self.clone());
         }
-    }
-
-    /// Queues a presence notice, to be written at once if this client had no notices
-    /// written in the last [`NOTICE_LINGER`], else at that deadline, with any others.
-    pub fn notify(&self, line: Arc<[u8]>, now: Instant) -> bool {
-        let mut q = self.0.q.lock();
-        if !self.enqueue(&mut q, line, false) {
-            return false;
-        }
-        if q.lingering || q.handed || q.writing || q.parked {
-            return true; // whoever has it writes this one too
-        }
-        let due = q.last_notice.map_or(now, |t| now.max(t + NOTICE_LINGER));
-        q.last_notice = Some(due);
-        let at_once = due <= now;
-        match at_once {
-            true => q.handed = true,
-            false => q.lingering = true,
-        }
-        drop(q);
-        match at_once {
-            true => flusher::get().hand(self.clone()),
-            false => flusher::get().linger(self.clone(), due),
-        }
-        true
     }
 
     /// Queues, waiting for room first: only for the connection's own session thread (a
@@ -326,6 +313,7 @@ impl Conn {
     /// Marks the connection dead, drops its queue and shuts the socket down.
     fn die(&self, q: &mut Queue) {
         q.dead = true;
+        q.sub = None;
         q.items = VecDeque::new();
         q.behind = VecDeque::new();
         q.bytes = 0;

@@ -27,6 +27,11 @@ fn line(producer: usize, n: usize) -> Arc<[u8]> {
         .into()
 }
 
+/// `line(producer, n)` as a presence notice about nobody in particular.
+fn notice(producer: usize, n: usize) -> Notice {
+    Notice::new(line(producer, n), None, Box::default())
+}
+
 /// Reads `(producer, n)` lines until the end of the stream, checking each producer's
 /// order; returns how many lines each producer got.
 fn read_in_order(client: &TcpStream, producers: usize, pause_every: usize) -> Vec<usize> {
@@ -54,19 +59,20 @@ fn read_in_order(client: &TcpStream, producers: usize, pause_every: usize) -> Ve
 fn lines_arrive_in_order_whoever_writes_them() {
     const PER: usize = 1500;
     let (conn, client) = pair();
+    let feed = Arc::new(Feed::default());
+    feed.subscribe(&conn, 1, "hans");
     let producers: Vec<_> = (0..4)
         .map(|p| {
-            let conn = conn.clone();
+            let (conn, feed) = (conn.clone(), feed.clone());
             thread::spawn(move || {
                 let mut n = 0;
                 while n < PER {
                     let scope = (p % 2 == 0 || n % 300 < 150).then(WriteThrough::begin);
                     for _ in 0..(1 + n % 7).min(PER - n) {
-                        let out = match p == 3 {
-                            true => Out::Notice(line(p, n)),
-                            false => Out::Line(line(p, n)),
-                        };
-                        assert!(conn.send(out));
+                        match p == 3 {
+                            true => feed.publish(notice(p, n), Instant::now()),
+                            false => assert!(conn.send(Out::Line(line(p, n)))),
+                        }
                         n += 1;
                     }
                     drop(scope);
@@ -92,16 +98,18 @@ fn lines_arrive_in_order_whoever_writes_them() {
 #[test]
 fn no_line_waits_for_another_to_be_written() {
     let (conn, client) = pair();
+    let feed = Arc::new(Feed::default());
+    feed.subscribe(&conn, 1, "hans");
     let mut reader = BufReader::new(&client);
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     for n in 0..400 {
-        let c = conn.clone();
-        let notice = n % 40 == 0; // a notice may linger up to NOTICE_LINGER
-        thread::spawn(move || match notice {
-            true => c.send(Out::Notice(line(0, n))),
-            false => c.send(Out::Line(line(0, n))),
+        let (c, feed) = (conn.clone(), feed.clone());
+        let is_notice = n % 40 == 0; // a notice may linger up to NOTICE_LINGER
+        thread::spawn(move || match is_notice {
+            true => feed.publish(notice(0, n), Instant::now()),
+            false => assert!(c.send(Out::Line(line(0, n)))),
         });
         let mut got = String::new();
         reader.read_line(&mut got).expect("the line, not a stall");

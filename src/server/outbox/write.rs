@@ -70,9 +70,8 @@ impl Conn {
         let mut q = self.0.q.lock();
         match by {
             By::Handed => q.handed = false,
-            By::Lingered => q.lingering = false,
             By::Writable => q.parked = false,
-            By::Sender => {}
+            By::Sender | By::Feed => {}
         }
         if q.dead {
             return Status::Done;
@@ -86,6 +85,12 @@ impl Conn {
         q.writing = true;
         let mut rounds = 0;
         let status = loop {
+            // The notices due before the next line are in the queue already (see
+            // `Conn::enqueue`); those since go after it, a send's worth at a time.
+            let room = MAX_IOV.saturating_sub(q.items.len());
+            if !q.streaming && room > 0 && !self.pull(&mut q, room) {
+                break Status::Done;
+            }
             if q.items.is_empty() && !self.tls().is_some_and(|t| t.pending()) {
                 break Status::Done;
             }
