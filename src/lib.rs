@@ -19,9 +19,10 @@
 //!   `state` and the domain types behind its `core` lock (`roster`: connections,
 //!   logged-in users and their stints, with `prelogin` bounding connections that have not
 //!   logged in and `since` indexing logouts; `blocks`: the one visibility rule); the two
-//!   backend seams (`store`, `delivery`) and the cluster `node`; the durable files behind
-//!   the file store (`accounts`, `journal`, `history`, `rooms`, `forum`, all through
-//!   `files`: whole-line appends, no symbolic links); the `syncer` (fsyncs, then
+//!   backend seams (`store`, `delivery`) and the cluster `node`; under `store`, the
+//!   store traits, `FileStore` and the durable files behind it (`store::accounts`,
+//!   `journal`, `history`, `rooms`, `forum`, all through `store::files`: whole-line
+//!   appends, no symbolic links); the `syncer` (fsyncs, then
 //!   confirms), `throttle` (rate limits), `capacity` (the client cap), `config` and the
 //!   `timer`.
 //! - `client` — connect and log in, parse what the user types, print what arrives,
@@ -32,7 +33,7 @@
 //! - `cluster` — the Redis store and pub/sub bus that let several servers act as one
 //!   (BEHAVIOUR §7), and (`cluster::backend`) the seam's Redis implementations; the
 //!   server side of a node (joining, heartbeat, bus messages) is `server::node`, the
-//!   cluster's forum `server::forum::RedisForum`, and `server::anywhere` answers the
+//!   cluster's forum `server::store::forum::RedisForum`, and `server::anywhere` answers the
 //!   commands that name or list users wherever they are logged in.
 //!
 //! # The backend seam

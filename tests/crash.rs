@@ -9,7 +9,7 @@
 mod common;
 
 use chinwag::protocol::Command;
-use chinwag::server::history::LogEntry;
+use chinwag::server::store::history::LogEntry;
 use common::{Link, ServerProc, CREDENTIALS};
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
@@ -305,7 +305,8 @@ fn check_files(dir: &Path, checked: &mut Checked) {
         whole(name, &text);
         checked.lines_parsed += text.lines().count();
     }
-    chinwag::server::accounts::load(&dir.join("credentials.txt")).expect("credentials parse");
+    chinwag::server::store::accounts::load(&dir.join("credentials.txt"))
+        .expect("credentials parse");
     if let Ok(entries) = std::fs::read_dir(dir.join("threads")) {
         for e in entries {
             let e = e.unwrap();

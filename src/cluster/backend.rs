@@ -12,8 +12,8 @@ use super::logs::Log;
 use super::presence::Where;
 use super::{RedisStore, StoreError as RedisError};
 use crate::server::delivery::{Audience, Broker, PresenceManager, RemoteUser};
-use crate::server::history::LogEntry;
 use crate::server::node::{BusMsg, Node, Target, LEASE};
+use crate::server::store::history::LogEntry;
 use crate::server::store::{
     AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
     RoomStore, Saved, Store, StoreError, StoreResult,
@@ -43,11 +43,11 @@ fn log_of(id: LogId) -> Log {
 /// the shared DATA_DIR/uploads.
 pub struct ClusterStore {
     node: Arc<Node>,
-    forum: crate::server::forum::RedisForum,
+    forum: crate::server::store::forum::RedisForum,
 }
 
 impl ClusterStore {
-    pub fn new(node: Arc<Node>, forum: crate::server::forum::RedisForum) -> ClusterStore {
+    pub fn new(node: Arc<Node>, forum: crate::server::store::forum::RedisForum) -> ClusterStore {
         ClusterStore { node, forum }
     }
 

@@ -158,7 +158,7 @@ fn write_file(
 mod tests {
     use super::super::testing::RedisServer;
     use super::*;
-    use crate::server::history::LogEntry;
+    use crate::server::store::history::LogEntry;
 
     #[test]
     fn export_writes_a_single_servers_files() {

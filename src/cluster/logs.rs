@@ -7,7 +7,7 @@
 //! order (a clock that stepped back can score a later number lower).
 
 use super::{key, RedisStore, StoreError};
-use crate::server::history::LogEntry;
+use crate::server::store::history::LogEntry;
 use crate::server::store::Created;
 use chrono::{Local, TimeZone};
 use redis::Script;

@@ -2,8 +2,8 @@
 //! methods that answer with the [`Reply`] the client acts on (`then` names the next
 //! prompt). Failed attempts count per username, across connections and addresses.
 
-use super::accounts;
 use super::state::{ConnId, Core, Reply, State};
+use super::store::accounts;
 use super::store::{Failure, StoreError};
 use crate::protocol::{Farewell, Response, Then};
 use crate::text;

@@ -6,17 +6,12 @@
 //! and writes through (see `outbox`). [`run`] returns after a shutdown (SHT, a signal,
 //! or [`State::shutdown`]) once the connections have closed.
 
-pub mod accounts;
 mod anywhere;
 mod blocks;
 pub mod capacity;
 mod cmd;
 pub mod config;
 pub mod delivery;
-pub mod files;
-pub mod forum;
-pub mod history;
-pub mod journal;
 mod login;
 pub mod node;
 mod offline;
@@ -24,7 +19,6 @@ pub mod outbox;
 mod prelogin;
 mod refuse;
 mod reply;
-pub mod rooms;
 mod roster;
 #[cfg(test)]
 mod roster_tests;

@@ -168,9 +168,12 @@ impl Node {
     ) -> Result<super::state::Backends, String> {
         use crate::cluster::backend::{ClusterLink, ClusterStore};
         let node = Arc::new(Node::join(cluster, credentials)?);
-        let forum =
-            super::forum::RedisForum::open(node.store.clone(), &config.data_dir, config.max_upload)
-                .map_err(|e| format!("cannot open the forum's uploads: {e}"))?;
+        let forum = super::store::forum::RedisForum::open(
+            node.store.clone(),
+            &config.data_dir,
+            config.max_upload,
+        )
+        .map_err(|e| format!("cannot open the forum's uploads: {e}"))?;
         let link = Arc::new(ClusterLink::new(node.clone()));
         Ok(super::state::Backends {
             store: Arc::new(ClusterStore::new(node.clone(), forum)),

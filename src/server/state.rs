@@ -13,13 +13,13 @@
 //! taken while `core` is held, and `core` is not taken while they are (but for the
 //! log's `deliver`).
 
-use super::accounts;
 use super::blocks::Blocks;
 use super::config::Config;
 use super::delivery::{Audience, Broker, FanOut, LocalBroker, LocalPresence, PresenceManager};
 use super::outbox::{Conn, Out};
 pub use super::reply::Reply;
 use super::roster::Roster;
+use super::store::accounts;
 use super::store::{FileStore, Store};
 use super::syncer::Syncer;
 use crate::protocol::Event;
@@ -297,7 +297,10 @@ impl State {
     fn write_userlog(&self, text: &str) -> std::io::Result<()> {
         let dir = &self.0.config.data_dir;
         let tmp = dir.join(".userlog.txt.tmp");
-        std::io::Write::write_all(&mut super::files::create_fresh(&tmp)?, text.as_bytes())?;
+        std::io::Write::write_all(
+            &mut super::store::files::create_fresh(&tmp)?,
+            text.as_bytes(),
+        )?;
         std::fs::rename(&tmp, dir.join("userlog.txt"))
     }
 

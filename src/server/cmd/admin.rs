@@ -1,8 +1,8 @@
 //! `SHT PASSWORD`: the administrator stops the server (every node of a cluster).
 
-use crate::server::accounts;
 use crate::server::node::BusMsg;
 use crate::server::state::{Reply, State};
+use crate::server::store::accounts;
 use crate::text;
 
 impl State {

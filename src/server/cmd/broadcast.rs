@@ -7,8 +7,8 @@
 use super::messaging::{clean, save_failed};
 use crate::protocol::Event;
 use crate::server::delivery::Audience;
-use crate::server::history::LogEntry;
 use crate::server::state::{Reply, State};
+use crate::server::store::history::LogEntry;
 use crate::server::store::{LogId, Saved, StoreError};
 use crate::text;
 use crate::timefmt;

@@ -1,8 +1,8 @@
 //! The forum's commands: `CRT`, `MSG`, `DLT`, `EDT`, `LST`, `RDT`, `RMV`, on the store's
 //! `ForumStore`. (`UPD` and `DWN` stream over the session: `session::streaming`.)
 
-use crate::server::forum::ForumError;
 use crate::server::state::{Reply, State};
+use crate::server::store::forum::ForumError;
 use crate::text;
 
 /// The user's sentence for a forum error about `title`.

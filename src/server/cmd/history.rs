@@ -1,8 +1,8 @@
 //! Reading history: `RDM b TIME` (broadcasts) and `RDM s TIME` (the asker's rooms),
 //! messages strictly later than TIME, minus those from users the asker has blocked.
 
-use crate::server::history::LogEntry;
 use crate::server::state::{Reply, State};
+use crate::server::store::history::LogEntry;
 use crate::server::store::{LogId, StoreError};
 use crate::text;
 use crate::timefmt;

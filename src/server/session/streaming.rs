@@ -8,9 +8,9 @@
 use super::Session;
 use crate::protocol::{self, ClientMsg, FrameError, Then, MAX_CHUNK};
 use crate::server::cmd::forum::forum_error;
-use crate::server::forum::ForumError;
 use crate::server::secure::Wire;
 use crate::server::state::Reply;
+use crate::server::store::forum::ForumError;
 use crate::text;
 use std::io::{BufReader, Read};
 use std::time::{Duration, Instant};

@@ -8,15 +8,15 @@
 //! name, appends, then adds it); `journal` → `offline`; `broadcasts` and `rooms` are
 //! held while a log append's `deliver` runs, which takes the server's `core` lock.
 
+use super::accounts::{self, Account};
+use super::forum::{Forum, ForumError, Upload};
+use super::history::{LogEntry, MessageLog};
+use super::journal::{Journal, Record};
+use super::rooms::Rooms;
 use super::{
     AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
     RoomStore, Saved, Store, StoreError, StoreResult,
 };
-use crate::server::accounts::{self, Account};
-use crate::server::forum::{Forum, ForumError, Upload};
-use crate::server::history::{LogEntry, MessageLog};
-use crate::server::journal::{Journal, Record};
-use crate::server::rooms::Rooms;
 use chrono::{DateTime, Local};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};

@@ -21,15 +21,27 @@
 //! What is acknowledged to a user is durable first: a store answers after the item is
 //! saved, or hands back a [`SyncPoint`] the caller fsyncs before confirming (the file
 //! logs, so delivery does not wait for the disk).
+//!
+//! The file store's parts live here too: [`accounts`] (credentials.txt, the name and
+//! lockout rules), [`journal`] (blocks and the offline queue), [`history`] (a numbered
+//! message log), [`rooms`] (rooms.txt and the room logs), [`forum`] (threads/ and
+//! uploads/, and the cluster's `RedisForum`), all through [`files`] (whole-line appends,
+//! no symbolic links).
 
+pub mod accounts;
 mod file_store;
+pub mod files;
+pub mod forum;
+pub mod history;
+pub mod journal;
+pub mod rooms;
 
 pub use file_store::FileStore;
 
-use super::forum::{ForumError, Upload};
-use super::history::LogEntry;
 use super::syncer::SyncPoint;
 use chrono::{DateTime, Local};
+use forum::{ForumError, Upload};
+use history::LogEntry;
 use std::fmt;
 use std::fs::File;
 use std::time::{Duration, Instant};

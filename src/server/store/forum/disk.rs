@@ -20,7 +20,7 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
 pub(super) fn write_atomic(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
-        let mut file = crate::server::files::create_fresh(&tmp)?;
+        let mut file = super::super::files::create_fresh(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&tmp, dir.join(name))?;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::files;
-use super::syncer::SyncPoint;
+use crate::server::syncer::SyncPoint;
 
 use chrono::{DateTime, Local, TimeZone};
 use log::{error, warn};

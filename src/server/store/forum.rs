@@ -24,8 +24,8 @@ mod tests_upload;
 pub use cluster::RedisForum;
 pub use upload::Upload;
 
+use super::files;
 use crate::names::valid_name;
-use crate::server::files;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;

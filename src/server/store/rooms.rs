@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use log::{error, warn};
 
-use crate::server::files;
-use crate::server::history::{sync_parent, MessageLog};
+use super::files;
+use super::history::{sync_parent, MessageLog};
 
 /// Name of the room list inside the data directory.
 pub const ROOMS_FILE: &str = "rooms.txt";

@@ -13,7 +13,7 @@ use super::thread::{one_line, Entry, Thread};
 use super::upload::{Target, Upload, UploadHome};
 use super::{check_names, check_user, disk, unique_suffix, ForumError};
 use crate::cluster::{RedisStore, StoreError};
-use crate::server::files;
+use crate::server::store::files;
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, File};
