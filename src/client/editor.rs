@@ -213,8 +213,8 @@ impl Thread {
             Ok(line) => Some(line),
             Err(ReadlineError::Interrupted) | Err(ReadlineError::Eof) => None,
             Err(e) => {
-                self.printer
-                    .line(&format!("Error. Cannot read the terminal: {e}"));
+                // Straight to stdout: this thread never waits for the printer's lock.
+                println!("Error. Cannot read the terminal: {e}");
                 None
             }
         }

@@ -9,22 +9,39 @@
 //! and a line printed meanwhile goes above the block, so neither mangles the other. Once
 //! the user presses Enter the old block stays in the scrollback and the next update draws
 //! a fresh one below. In scripted mode there are never any bars and output is unchanged.
+//!
+//! The line editor's thread never waits for the printer's lock: rustyline's external
+//! printer blocks a printing thread (its queue holds one message) until the editor,
+//! busy with typed-ahead keys, gets round to showing it, so a printing thread may hold
+//! the lock for as long as the editor is busy. The editor only flips atomics here
+//! ([`Printer::set_editing`]); had it waited for the lock, both would wait for ever and
+//! every line typed after would be stuck.
 
 use super::look::{Kind, Look};
 use parking_lot::Mutex;
 use rustyline::ExternalPrinter;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A cloneable handle every client thread prints through.
 #[derive(Clone, Default)]
-pub struct Printer(Arc<Mutex<Sink>>);
+pub struct Printer(Arc<Shared>);
+
+#[derive(Default)]
+struct Shared {
+    sink: Mutex<Sink>,
+    /// True while the line editor is inside `readline` (set without the lock).
+    editing: AtomicBool,
+    /// A typed line ended since the last print: the bar block is left behind.
+    line_ended: AtomicBool,
+}
 
 #[derive(Default)]
 struct Sink {
     editor: Option<Box<dyn ExternalPrinter + Send>>,
-    /// True while the main thread is inside `readline`.
+    /// True while the line editor is inside `readline` (copied from `Shared` under the lock).
     editing: bool,
     /// Progress bars by id, drawn in this order as the bottom block.
     bars: Vec<(u64, String)>,
@@ -43,17 +60,28 @@ impl Printer {
 
     /// Installs the line editor's printer (terminal mode).
     pub fn set_editor(&self, p: Box<dyn ExternalPrinter + Send>) {
-        self.0.lock().editor = Some(p);
+        self.sink().editor = Some(p);
     }
 
     /// Decorates chat lines from now on (terminal mode).
     pub fn set_look(&self, look: Look) {
-        self.0.lock().look = Some(look);
+        self.sink().look = Some(look);
+    }
+
+    /// The sink, brought up to date with what the line editor did meanwhile.
+    fn sink(&self) -> parking_lot::MutexGuard<'_, Sink> {
+        let mut sink = self.0.sink.lock();
+        sink.editing = self.0.editing.load(Ordering::SeqCst);
+        if self.0.line_ended.swap(false, Ordering::SeqCst) {
+            // The typed line now sits below the block: the next draw starts afresh.
+            sink.shown = 0;
+        }
+        sink
     }
 
     /// A chat message: decorated on a terminal, else `plain` exactly.
     pub fn chat(&self, kind: &Kind, from: &str, text: &str, plain: &str) {
-        let look = self.0.lock().look;
+        let look = self.sink().look;
         match look {
             Some(look) => self.line(&look.chat(kind, from, text)),
             None => self.line(plain),
@@ -62,25 +90,24 @@ impl Printer {
 
     /// What we sent, echoed in the same style (a terminal only).
     pub fn echo(&self, kind: &Kind, me: &str, text: &str) {
-        let look = self.0.lock().look;
+        let look = self.sink().look;
         if let Some(look) = look {
             self.line(&look.chat(kind, me, text));
         }
     }
 
-    /// Marks whether the main thread is inside `readline` right now.
+    /// Marks whether the line editor is inside `readline` right now. Takes no lock (see
+    /// the module doc): the editor thread calls it.
     pub fn set_editing(&self, editing: bool) {
-        let mut sink = self.0.lock();
-        sink.editing = editing;
         if !editing {
-            // The typed line now sits below the block: the next draw starts afresh.
-            sink.shown = 0;
+            self.0.line_ended.store(true, Ordering::SeqCst);
         }
+        self.0.editing.store(editing, Ordering::SeqCst);
     }
 
     /// Prints one line.
     pub fn line(&self, text: &str) {
-        let mut sink = self.0.lock();
+        let mut sink = self.sink();
         if !sink.bars.is_empty() || sink.shown > 0 {
             return sink.redraw(Some(text));
         }
@@ -105,7 +132,7 @@ impl Printer {
     /// Prints a prompt with no newline and flushes it (scripted mode, and questions that
     /// arrive while the user is not typing).
     pub fn prompt(&self, text: &str) {
-        let mut sink = self.0.lock();
+        let mut sink = self.sink();
         if sink.editing && (!sink.bars.is_empty() || sink.shown > 0) {
             return sink.redraw(Some(text));
         }
@@ -125,7 +152,7 @@ impl Printer {
     /// Shows or updates progress bar `id` (one line, no wider than the terminal) in the
     /// bottom block. Only call this on a terminal.
     pub fn bar(&self, id: u64, text: &str) {
-        let mut sink = self.0.lock();
+        let mut sink = self.sink();
         match sink.bars.iter_mut().find(|(i, _)| *i == id) {
             Some((_, t)) if t == text => return,
             Some((_, t)) => *t = text.to_string(),
@@ -137,7 +164,7 @@ impl Printer {
     /// Removes bar `id` and prints `text` (its outcome) in the same redraw, so the block
     /// never shrinks and leaves no stale row.
     pub fn bar_done(&self, id: u64, text: &str) {
-        let mut sink = self.0.lock();
+        let mut sink = self.sink();
         sink.bars.retain(|(i, _)| *i != id);
         if sink.bars.is_empty() && sink.shown == 0 {
             drop(sink);
@@ -196,10 +223,54 @@ mod tests {
         );
     }
 
+    /// Shows lines as rustyline's external printer does: `print` waits until the editor
+    /// takes the line (here: until the test releases it).
+    struct SlowEditor {
+        inside: crossbeam_channel::Sender<()>,
+        release: crossbeam_channel::Receiver<()>,
+    }
+
+    impl ExternalPrinter for SlowEditor {
+        fn print(&mut self, _: String) -> rustyline::Result<()> {
+            let _ = self.inside.send(());
+            let _ = self.release.recv();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_editor_never_waits_for_a_line_stuck_in_its_own_queue() {
+        let (inside, entered) = crossbeam_channel::unbounded();
+        let (release, released) = crossbeam_channel::unbounded();
+        let p = Printer::plain();
+        p.set_editor(Box::new(SlowEditor {
+            inside,
+            release: released,
+        }));
+        p.set_editing(true);
+        let echo = p.clone();
+        let printing = std::thread::spawn(move || echo.line("yoda -> hans: fast A"));
+        entered.recv().unwrap();
+        // The editor ends the line it was reading while that print waits for it.
+        let (done, ended) = crossbeam_channel::bounded(1);
+        let editor = p.clone();
+        std::thread::spawn(move || {
+            editor.set_editing(false);
+            let _ = done.send(());
+        });
+        let waited = ended.recv_timeout(std::time::Duration::from_secs(5));
+        release.send(()).unwrap();
+        printing.join().unwrap();
+        assert!(
+            waited.is_ok(),
+            "the editor waited for the printer: deadlock"
+        );
+    }
+
     #[test]
     fn plain_lines_are_untouched_without_bars() {
         let p = Printer::plain();
-        assert_eq!(p.0.lock().shown, 0);
-        assert!(p.0.lock().bars.is_empty());
+        assert_eq!(p.0.sink.lock().shown, 0);
+        assert!(p.0.sink.lock().bars.is_empty());
     }
 }

@@ -84,6 +84,15 @@ pub struct Pane<'a> {
     name: String,
 }
 
+/// A failing test shows every pane's screen: what the user saw explains most failures.
+impl Drop for Pane<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {}'s screen ---\n{}", self.name, self.screen());
+        }
+    }
+}
+
 impl Pane<'_> {
     /// Sends keys by tmux name (`Enter`, `C-c`, `Tab`, `Up`) or as words.
     pub fn keys(&self, keys: &[&str]) {
