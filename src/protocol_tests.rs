@@ -29,8 +29,12 @@ fn server_messages_are_told_apart() {
         lines: vec!["x".into()],
         then: Then::Exit { code: 0 },
     });
-    let ev = ServerMsg::Event(Event::Text { text: "y".into() });
-    for msg in [resp, ev, ServerMsg::Bin { bin: 3 }] {
+    let ev = ServerMsg::Event(Event::text("y"));
+    let sent = ServerMsg::Event(Event::Text {
+        text: "hans: hi".into(),
+        sent: Some(1_764_700_000),
+    });
+    for msg in [resp, ev, sent, ServerMsg::Bin { bin: 3 }] {
         let line = encode(&msg);
         let back: ServerMsg = decode(&line[..line.len() - 1]).unwrap();
         assert_eq!(back, msg);
@@ -74,11 +78,11 @@ fn frames_round_trip() {
 #[test]
 fn server_lines_may_exceed_the_request_limit() {
     let text = "x".repeat(MAX_LINE);
-    let line = encode(&ServerMsg::Event(Event::Text { text: text.clone() }));
+    let line = encode(&ServerMsg::Event(Event::text(text.clone())));
     assert!(line.len() > MAX_LINE && line.len() <= MAX_SERVER_LINE);
     let mut buf = Vec::new();
     match read_server_msg(&mut &line[..], &mut buf).unwrap() {
-        ServerMsg::Event(Event::Text { text: got }) => assert_eq!(got, text),
+        ServerMsg::Event(Event::Text { text: got, .. }) => assert_eq!(got, text),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
@@ -90,4 +94,23 @@ fn server_lines_may_exceed_the_request_limit() {
         read_server_msg(&mut &over[..], &mut buf),
         Err(FrameError::TooLong)
     ));
+}
+
+/// An offline line's send time travels with it; a live line's bytes are as before, and a
+/// line from a server that sends no time reads as one without.
+#[test]
+fn a_text_event_carries_a_send_time_only_when_it_has_one() {
+    let live = encode(&Event::text("hans: hi"));
+    assert_eq!(live, b"{\"ev\":\"text\",\"text\":\"hans: hi\"}\n");
+    let old: Event = decode(b"{\"ev\":\"text\",\"text\":\"hans: hi\"}").unwrap();
+    assert_eq!(old, Event::text("hans: hi"));
+    let stored: Event =
+        decode(b"{\"ev\":\"text\",\"text\":\"hans: hi\",\"sent\":1764700000}").unwrap();
+    assert_eq!(
+        stored,
+        Event::Text {
+            text: "hans: hi".into(),
+            sent: Some(1_764_700_000)
+        }
+    );
 }

@@ -106,21 +106,20 @@ fn a_client_that_never_reads_costs_a_few_mib_then_is_cut_off() {
     let mut sender = login(&s, "yoda");
     let baseline_kib = status(s.pid(), "VmRSS:");
     let text = "x".repeat(60_000);
-    let got = std::thread::spawn(move || {
-        let mut got = 0;
-        while got < MESSAGES {
-            match reader.read() {
-                Some(ServerMsg::Event(Event::Text { text } | Event::Broadcast { text }))
-                    if text.len() > 60_000 =>
-                {
-                    got += 1
+    let got =
+        std::thread::spawn(move || {
+            let mut got = 0;
+            while got < MESSAGES {
+                match reader.read() {
+                    Some(ServerMsg::Event(
+                        Event::Text { text, .. } | Event::Broadcast { text },
+                    )) if text.len() > 60_000 => got += 1,
+                    Some(_) => {}
+                    None => break,
                 }
-                Some(_) => {}
-                None => break,
             }
-        }
-        got
-    });
+            got
+        });
     let mut peak_kib = baseline_kib;
     for _ in 0..MESSAGES {
         sender

@@ -4,7 +4,7 @@
 
 mod common;
 
-use chinwag::protocol::{Command, Farewell, Then};
+use chinwag::protocol::{Command, Event, Farewell, Then};
 use chinwag::text;
 use common::cluster::{expect_text, login, Cluster};
 use common::{password, Client};
@@ -68,10 +68,22 @@ fn messages_reach_users_on_other_nodes_live_and_offline() {
     let mut hans = login(&cluster, 1, "hans");
     assert!(yoda.text_cmd("message hans hello there").is_empty());
     expect_text(&mut hans, &text::chat("yoda", "hello there"));
+    let before = chinwag::server::store::unix_now();
     let stored = hans.text_cmd("message luke are you there");
     assert_eq!(stored, [text::stored_offline("luke")]);
+    let after = chinwag::server::store::unix_now();
     let mut luke = login(&cluster, 2, "luke");
-    expect_text(&mut luke, &text::chat("hans", "are you there"));
+    // Kept in Redis with its send time, which the event carries.
+    match luke.event() {
+        Event::Text {
+            text,
+            sent: Some(sent),
+        } => {
+            assert_eq!(text, text::chat("hans", "are you there"));
+            assert!((before..=after).contains(&sent), "{before} {sent} {after}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(luke.text_cmd("message yoda found it").is_empty());
     expect_text(&mut yoda, &text::chat("luke", "found it"));
 }
@@ -189,14 +201,11 @@ fn the_forum_is_one_forum() {
 
 #[test]
 fn an_idle_user_is_logged_out_everywhere() {
-    use chinwag::protocol::Event;
     let cluster = Cluster::start(2, &["--timeout", "2"]);
     let mut hans = login(&cluster, 1, "hans");
     let _yoda = login(&cluster, 0, "yoda");
     // hans stays active (a command every 200 ms) while yoda, on the other node, idles.
-    let gone = Event::Text {
-        text: text::logged_out("yoda"),
-    };
+    let gone = Event::text(text::logged_out("yoda"));
     let deadline = std::time::Instant::now() + common::WAIT;
     while !hans.events.contains(&gone) {
         assert!(std::time::Instant::now() < deadline, "{:?}", hans.events);
@@ -208,7 +217,6 @@ fn an_idle_user_is_logged_out_everywhere() {
 
 #[test]
 fn peers_on_different_nodes_are_brokered() {
-    use chinwag::protocol::Event;
     let cluster = Cluster::start(2, &[]);
     let mut yoda = login(&cluster, 0, "yoda");
     let mut hans = Client::connect(cluster.addr(1));

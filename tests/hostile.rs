@@ -295,7 +295,9 @@ fn garbage_gets_an_error_or_a_disconnect_and_the_server_serves_on() {
             let _ = c.send_raw(b"\n");
             // Either an error event, or the connection ends; never a hang or a crash.
             match c.read() {
-                Some(ServerMsg::Event(Event::Text { text: t } | Event::Broadcast { text: t })) => {
+                Some(ServerMsg::Event(
+                    Event::Text { text: t, .. } | Event::Broadcast { text: t },
+                )) => {
                     assert_eq!(t, text::PROTOCOL_ERROR, "{what}")
                 }
                 Some(ServerMsg::Event(Event::Error { .. })) | None => {}

@@ -73,7 +73,7 @@ fn welcome_lines(s: &TestServer, who: (&str, &str)) -> (Client, Vec<String>) {
     let mut lines = r.lines;
     for ev in std::mem::take(&mut c.events) {
         match ev {
-            chinwag::protocol::Event::Text { text }
+            chinwag::protocol::Event::Text { text, .. }
             | chinwag::protocol::Event::Broadcast { text } => lines.push(text),
             other => c.events.push(other),
         }
@@ -97,7 +97,7 @@ fn bye(c: &mut Client) -> (String, i32) {
 fn saw_text(c: &Client, want: &str) -> bool {
     c.events
         .iter()
-        .any(|e| matches!(e, Event::Text { text } | Event::Broadcast { text } if text == want))
+        .any(|e| matches!(e, Event::Text { text, .. } | Event::Broadcast { text } if text == want))
 }
 
 // ---- The sample interaction, assignments.md 1.10 -------------------------------------
@@ -548,6 +548,35 @@ fn offline_messages_survive_a_restart_and_are_not_redelivered_after_one() {
     assert_eq!(lines, wants(&[text::WELCOME, "hans: for later"]));
 }
 
+/// An offline message's event carries when it was sent, kept through a restart; a live
+/// one carries none (its bytes are as they always were).
+#[test]
+fn an_offline_message_carries_its_send_time_even_after_a_restart() {
+    let s = TestServer::start();
+    let before = chinwag::server::store::unix_now();
+    run(
+        &mut login(&s, HANS),
+        "message luke sent while you were away",
+    );
+    let after = chinwag::server::store::unix_now();
+    let s = TestServer::in_dir(s.stop(), |_| {});
+    let mut luke = login(&s, LUKE);
+    match luke.event() {
+        Event::Text {
+            text,
+            sent: Some(sent),
+        } => {
+            assert_eq!(text, "hans: sent while you were away");
+            assert!((before..=after).contains(&sent), "{before} {sent} {after}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut hans = login(&s, HANS);
+    assert_eq!(luke.text(), "hans logged in");
+    run(&mut hans, "message luke live now");
+    assert_eq!(luke.event(), Event::text("hans: live now"));
+}
+
 #[test]
 fn blocks_survive_a_restart() {
     let s = TestServer::start();
@@ -672,7 +701,7 @@ fn valid_commands_reset_the_idle_clock_but_received_messages_do_not() {
     assert!(
         yoda.events
             .iter()
-            .all(|e| matches!(e, Event::Text { text } | Event::Broadcast { text } if text == "hans: still there?")),
+            .all(|e| matches!(e, Event::Text { text, .. } | Event::Broadcast { text } if text == "hans: still there?")),
         "{:?}",
         yoda.events
     );

@@ -38,7 +38,7 @@ fn tls_and_plain_share_the_port_and_the_certificate_is_kept() {
     });
     let got = loop {
         match hans.read().expect("hans's connection ended") {
-            ServerMsg::Event(Event::Text { text } | Event::Broadcast { text }) => break text,
+            ServerMsg::Event(Event::Text { text, .. } | Event::Broadcast { text }) => break text,
             _ => continue,
         }
     };
@@ -139,7 +139,7 @@ fn a_relay_between_client_and_server_sees_no_password_and_no_message() {
         text: "received the secret words".into(),
     });
     let got = loop {
-        if let Some(ServerMsg::Event(Event::Text { text } | Event::Broadcast { text })) =
+        if let Some(ServerMsg::Event(Event::Text { text, .. } | Event::Broadcast { text })) =
             hans.read()
         {
             break text;

@@ -1211,7 +1211,7 @@ fn rdm_longer_than_one_protocol_line_reaches_the_client_whole_and_in_order() {
     let mut lines: Vec<String> = std::mem::take(&mut hans.events)
         .into_iter()
         .map(|e| match e {
-            chinwag::protocol::Event::Text { text }
+            chinwag::protocol::Event::Text { text, .. }
             | chinwag::protocol::Event::Broadcast { text } => text,
             other => panic!("unexpected {other:?}"),
         })

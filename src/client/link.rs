@@ -207,16 +207,16 @@ fn note_presence(ctx: &Ctx, text: &str) {
 
 fn on_event(ctx: &Ctx, ev: Event) {
     match ev {
-        Event::Text { text } => {
+        Event::Text { text, sent } => {
             note_presence(ctx, &text);
             match look::parse_incoming(&text) {
-                Some((kind, from, body)) => ctx.printer.chat(&kind, &from, &body, &text),
+                Some((kind, from, body)) => ctx.printer.chat(&kind, &from, &body, &text, sent),
                 None => ctx.printer.line(&text),
             }
         }
         Event::Lockout { secs } => *ctx.shared.lockout.lock() = Some(secs),
         Event::Broadcast { text } => match text.split_once(": ") {
-            Some((from, body)) => ctx.printer.chat(&Kind::Broadcast, from, body, &text),
+            Some((from, body)) => ctx.printer.chat(&Kind::Broadcast, from, body, &text, None),
             None => ctx.printer.line(&text),
         },
         Event::Bye { text, code } => {

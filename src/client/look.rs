@@ -13,10 +13,11 @@
 //!
 //! Names are coloured (one colour per name), unless `NO_COLOR` is set or `TERM` is
 //! `dumb`. Scripted mode never comes here: its lines are printed exactly as received.
-//! Offline messages are shown with the time they are printed: the server's events do not
-//! carry the original send time (`RDM` lines have theirs in the text).
+//! An offline message shows when it was sent (its event carries the time; one stored
+//! before times were kept shows the time it is printed); `RDM` lines have theirs in the
+//! text.
 
-use chrono::Local;
+use chrono::{Local, TimeZone};
 
 /// What kind of chat line.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,10 +52,10 @@ impl Look {
         }
     }
 
-    /// The line for a chat message of `kind` from `from` at the current time.
-    pub fn chat(&self, kind: &Kind, from: &str, text: &str) -> String {
-        let time = Local::now().format("%H:%M").to_string();
-        self.compose(&time, kind, from, text)
+    /// The line for a chat message of `kind` from `from`, stamped with when it was sent
+    /// (`sent`, Unix seconds: an offline message), else with the current time.
+    pub fn chat(&self, kind: &Kind, from: &str, text: &str, sent: Option<i64>) -> String {
+        self.compose(&clock(sent), kind, from, text)
     }
 
     fn compose(&self, time: &str, kind: &Kind, from: &str, text: &str) -> String {
@@ -89,6 +90,12 @@ impl Look {
             false => text.to_string(),
         }
     }
+}
+
+/// `HH:MM`, local time, of `sent` (Unix seconds) or of now.
+fn clock(sent: Option<i64>) -> String {
+    let at = sent.and_then(|s| Local.timestamp_opt(s, 0).single());
+    at.unwrap_or_else(Local::now).format("%H:%M").to_string()
 }
 
 /// A text event as a chat line: `hans: hi` (direct) or `room-1: hans: hi` (room), the
@@ -153,6 +160,18 @@ mod tests {
         );
         let private = Kind::Private { to: None };
         assert_eq!(at(private, "hans"), "[16:05] hans(private): hi");
+    }
+
+    #[test]
+    fn an_offline_message_shows_when_it_was_sent() {
+        let sent = Local
+            .with_ymd_and_hms(2025, 12, 1, 7, 9, 0)
+            .unwrap()
+            .timestamp();
+        let line = PLAIN.chat(&Kind::Direct { to: None }, "hans", "hi", Some(sent));
+        assert_eq!(line, "[07:09] hans: hi");
+        let now = PLAIN.chat(&Kind::Direct { to: None }, "hans", "hi", None);
+        assert_eq!(now, format!("[{}] hans: hi", Local::now().format("%H:%M")));
     }
 
     #[test]

@@ -79,11 +79,12 @@ impl Printer {
         sink
     }
 
-    /// A chat message: decorated on a terminal, else `plain` exactly.
-    pub fn chat(&self, kind: &Kind, from: &str, text: &str, plain: &str) {
+    /// A chat message (sent at `sent`, Unix seconds, if it is not live): decorated on a
+    /// terminal, else `plain` exactly.
+    pub fn chat(&self, kind: &Kind, from: &str, text: &str, plain: &str, sent: Option<i64>) {
         let look = self.sink().look;
         match look {
-            Some(look) => self.line(&look.chat(kind, from, text)),
+            Some(look) => self.line(&look.chat(kind, from, text, sent)),
             None => self.line(plain),
         }
     }
@@ -92,7 +93,7 @@ impl Printer {
     pub fn echo(&self, kind: &Kind, me: &str, text: &str) {
         let look = self.sink().look;
         if let Some(look) = look {
-            self.line(&look.chat(kind, me, text));
+            self.line(&look.chat(kind, me, text, None));
         }
     }
 

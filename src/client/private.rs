@@ -321,7 +321,7 @@ impl Inner {
                         .collect();
                     let plain = format!("{user}(private): {text}");
                     let kind = super::look::Kind::Private { to: None };
-                    self.printer.chat(&kind, user, &text, &plain);
+                    self.printer.chat(&kind, user, &text, &plain, None);
                     if let Some(sink) = &self.sink {
                         let _ = sink.send(plain);
                     }

@@ -6,6 +6,7 @@
 
 use super::{key, RedisStore, StoreError};
 pub use crate::server::store::Failure;
+use crate::server::store::Queued;
 use redis::Script;
 use std::time::Duration;
 
@@ -130,12 +131,12 @@ impl RedisStore {
         Ok(pairs)
     }
 
-    /// Queues an encoded line for `to`, who is offline everywhere.
-    pub fn queue_offline(&self, to: &str, line: &str) -> Result<(), StoreError> {
+    /// Queues `line` for `to`, who is offline everywhere, sent at `sent` (Unix seconds).
+    pub fn queue_offline(&self, to: &str, line: &str, sent: i64) -> Result<(), StoreError> {
         self.with(|c| {
             redis::cmd("RPUSH")
                 .arg(key(&["offline", to]))
-                .arg(line)
+                .arg(offline_entry(line, sent))
                 .exec(c)
         })
     }
@@ -145,19 +146,20 @@ impl RedisStore {
         self.with(|c| redis::cmd("EXISTS").arg(key(&["offline", to])).query(c))
     }
 
-    /// The oldest `max` lines waiting for `to`, oldest first. They stay queued until
+    /// The oldest `max` messages waiting for `to`, oldest first. They stay queued until
     /// [`Self::delivered_offline`].
-    pub fn pending_offline(&self, to: &str, max: usize) -> Result<Vec<String>, StoreError> {
+    pub fn pending_offline(&self, to: &str, max: usize) -> Result<Vec<Queued>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        self.with(|c| {
+        let entries: Vec<String> = self.with(|c| {
             redis::cmd("LRANGE")
                 .arg(key(&["offline", to]))
                 .arg(0)
                 .arg(max - 1)
                 .query(c)
-        })
+        })?;
+        Ok(entries.into_iter().map(read_offline_entry).collect())
     }
 
     /// The first `n` queued lines for `to` were sent: drop them (and only them, so a line
@@ -171,6 +173,21 @@ impl RedisStore {
                 .exec(c)
         })
     }
+}
+
+/// A queued message as Redis keeps it: `SECS LINE`, the send time (Unix seconds) first.
+fn offline_entry(line: &str, sent: i64) -> String {
+    format!("{sent} {line}")
+}
+
+/// Reads [`offline_entry`]. An entry queued before times were kept is the bare line,
+/// `NAME: TEXT`: its first word ends with `:`, so it never reads as a time.
+fn read_offline_entry(entry: String) -> Queued {
+    let timed = entry
+        .split_once(' ')
+        .filter(|(secs, _)| !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|(secs, line)| Some(Queued::new(line, Some(secs.parse().ok()?))));
+    timed.unwrap_or_else(|| Queued::new(entry, None))
 }
 
 #[cfg(test)]
@@ -221,20 +238,52 @@ mod tests {
         ];
         assert_eq!(b.all_blocks().unwrap(), pairs);
 
-        for line in ["one", "two", "three"] {
-            a.queue_offline("luke", line).unwrap();
+        let lines = |qs: Vec<Queued>| qs.into_iter().map(|q| q.line).collect::<Vec<_>>();
+        for (sent, line) in [(1, "one"), (2, "two"), (3, "three")] {
+            a.queue_offline("luke", line, sent).unwrap();
         }
         assert_eq!(
             b.pending_offline("luke", 9).unwrap(),
-            ["one", "two", "three"]
+            [
+                Queued::new("one", Some(1)),
+                Queued::new("two", Some(2)),
+                Queued::new("three", Some(3))
+            ]
         );
-        assert_eq!(b.pending_offline("luke", 2).unwrap(), ["one", "two"]);
+        assert_eq!(lines(b.pending_offline("luke", 2).unwrap()), ["one", "two"]);
         b.delivered_offline("luke", 2).unwrap();
-        a.queue_offline("luke", "four").unwrap();
-        assert_eq!(b.pending_offline("luke", 9).unwrap(), ["three", "four"]);
+        a.queue_offline("luke", "four", 4).unwrap();
+        assert_eq!(
+            lines(b.pending_offline("luke", 9).unwrap()),
+            ["three", "four"]
+        );
         b.delivered_offline("luke", 2).unwrap();
         assert!(
             !a.has_offline("luke").unwrap() && a.pending_offline("luke", 9).unwrap().is_empty()
+        );
+    }
+
+    /// Entries queued before send times were kept still read, without a time; a line
+    /// whose sender's name is all digits is not mistaken for a time.
+    #[test]
+    fn offline_entries_keep_their_send_time_and_old_ones_still_read() {
+        let entry = offline_entry("hans: see you at 10 am", 1_764_700_000);
+        assert_eq!(entry, "1764700000 hans: see you at 10 am");
+        assert_eq!(
+            read_offline_entry(entry),
+            Queued::new("hans: see you at 10 am", Some(1_764_700_000))
+        );
+        for old in [
+            "hans: hi there",
+            "1234: from a numeric name",
+            "yoda:  spaced",
+        ] {
+            assert_eq!(read_offline_entry(old.into()), Queued::new(old, None));
+        }
+        let numeric = offline_entry("1234: hi", 5);
+        assert_eq!(
+            read_offline_entry(numeric),
+            Queued::new("1234: hi", Some(5))
         );
     }
 }

@@ -15,7 +15,7 @@ use crate::server::delivery::{Audience, Broker, PresenceManager, RemoteUser};
 use crate::server::node::{BusMsg, Node, Target, LEASE};
 use crate::server::store::history::LogEntry;
 use crate::server::store::{
-    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
+    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore, Queued,
     RoomStore, Saved, Store, StoreError, StoreResult,
 };
 use crate::server::Peer;
@@ -126,8 +126,8 @@ impl BlockStore for ClusterStore {
 }
 
 impl OfflineStore for ClusterStore {
-    fn queue_offline(&self, to: &str, line: &str) -> StoreResult<()> {
-        Ok(self.redis().queue_offline(to, line)?)
+    fn queue_offline(&self, to: &str, line: &str, sent: i64) -> StoreResult<()> {
+        Ok(self.redis().queue_offline(to, line, sent)?)
     }
     fn has_offline(&self, to: &str) -> StoreResult<bool> {
         Ok(self.redis().has_offline(to)?)
@@ -137,11 +137,11 @@ impl OfflineStore for ClusterStore {
         to: &str,
         max_lines: usize,
         max_bytes: usize,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<Queued>> {
         let mut lines = self.redis().pending_offline(to, max_lines)?;
         let (mut n, mut bytes) = (0, 0);
         while n < lines.len() && (n == 0 || bytes < max_bytes) {
-            bytes += lines[n].len();
+            bytes += lines[n].line.len();
             n += 1;
         }
         lines.truncate(n);
@@ -247,7 +247,7 @@ fn remote(o: super::presence::Online) -> RemoteUser {
 impl ClusterLink {
     /// Tells the other nodes' users that `user` logged in or out.
     fn announce(&self, user: &str, text: String) {
-        let ev = crate::protocol::Event::Text { text };
+        let ev = crate::protocol::Event::text(text);
         if let Err(e) = self.publish(&Audience::Presence { about: user }, &ev) {
             log::warn!("cannot tell the other nodes about {user}: {e}");
         }

@@ -9,6 +9,7 @@
 
 use super::outbox::{Conn, Out};
 use super::state::{ConnId, State};
+use super::store::Queued;
 use crate::protocol::{encode, Event};
 use std::time::Duration;
 
@@ -23,9 +24,10 @@ impl State {
     /// Sends `user` their offline messages, portion by portion (see the module docs).
     pub fn deliver_offline(&self, user: &str, conn: ConnId) {
         while let Some((portion, handle)) = self.next_portion(user, conn) {
-            let queued = portion.iter().all(|text| {
+            let queued = portion.iter().all(|q| {
                 let line = encode(&Event::Text {
-                    text: text.to_string(),
+                    text: q.line.clone(),
+                    sent: q.sent,
                 });
                 handle.send_blocking(Out::Line(line.into()))
             });
@@ -46,7 +48,7 @@ impl State {
 
     /// The next portion of `user`'s queue (left on it until it is written), while `user`
     /// is online on `conn`. A message sent once this finds the queue empty goes live.
-    fn next_portion(&self, user: &str, conn: ConnId) -> Option<(Vec<String>, Conn)> {
+    fn next_portion(&self, user: &str, conn: ConnId) -> Option<(Vec<Queued>, Conn)> {
         let offline = self.store().offline();
         // Most logins have nothing waiting: no `writes` lock for them. (A message sent
         // from now on finds `user` online with no backlog and goes live.)
@@ -92,9 +94,16 @@ mod tests {
         let near = Arc::new(near);
         near.shutdown(std::net::Shutdown::Both).unwrap();
         let conn = Conn::new(near);
-        let wanted: Vec<String> = (0..100).map(|i| format!("hans: {i}")).collect();
-        for line in &wanted {
-            state.store().offline().queue_offline("yoda", line).unwrap();
+        let wanted: Vec<Queued> = (0..100)
+            .map(|i| Queued::new(format!("hans: {i}"), Some(1_764_700_000 + i)))
+            .collect();
+        for q in &wanted {
+            let sent = q.sent.unwrap();
+            state
+                .store()
+                .offline()
+                .queue_offline("yoda", &q.line, sent)
+                .unwrap();
         }
         {
             let mut core = state.0.core.lock();

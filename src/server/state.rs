@@ -91,9 +91,7 @@ impl Core {
 
     /// Tells every online user who is not estranged from `about` (and is not `about`).
     pub fn presence(&self, about: &str, text: &str) -> FanOut {
-        let ev = Event::Text {
-            text: text.to_string(),
-        };
+        let ev = Event::text(text);
         self.fan_out(Audience::Presence { about }, &ev)
     }
 
@@ -330,9 +328,7 @@ impl State {
         // With a minute or more, a warning half a minute before (a reply being typed).
         let warn = crate::text::IDLE_WARNING_BEFORE;
         if limit >= 2 * warn {
-            let line = Event::Text {
-                text: crate::text::IDLE_WARNING.to_string(),
-            };
+            let line = Event::text(crate::text::IDLE_WARNING);
             for conn in core.roster.warn_idle(now, limit - warn) {
                 core.roster.conn(conn).map(|c| c.send_msg(&line));
             }

@@ -201,7 +201,7 @@ impl Client {
     /// Waits for the next text event.
     pub fn text(&mut self) -> String {
         loop {
-            if let Event::Text { text } | Event::Broadcast { text } = self.event() {
+            if let Event::Text { text, .. } | Event::Broadcast { text } = self.event() {
                 return text;
             }
         }
@@ -775,7 +775,7 @@ impl Link {
                     r.lines = texts;
                     return Some(r);
                 }
-                ServerMsg::Event(Event::Text { text } | Event::Broadcast { text }) if long => {
+                ServerMsg::Event(Event::Text { text, .. } | Event::Broadcast { text }) if long => {
                     texts.push(text)
                 }
                 ServerMsg::Event(Event::Bye { .. } | Event::Error { .. }) => return None,

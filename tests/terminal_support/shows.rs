@@ -1,10 +1,10 @@
-//! What the client shows on a terminal (BEHAVIOUR §1 "On a terminal"): times (an offline
-//! message's its send time), the kinds of chat line, colours, upload bars, the idle
-//! warning, help and did-you-mean, the lockout's duration.
+//! What the client shows on a terminal (BEHAVIOUR §1 "On a terminal"): times (for an
+//! offline message, when it was sent), the kinds of chat line, colours, upload bars, the
+//! idle warning, help and did-you-mean, the lockout's duration.
 
 use super::common::{self, password, Client, TestServer};
-use super::said;
 use super::tmux::{self, Tmux};
+use super::{rows, said};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -136,6 +136,40 @@ fn chat_lines_carry_times_and_their_kinds_look_different() {
     bin.login("luke", password("luke"));
     hans.text_cmd("message luke plain as ever");
     assert_eq!(bin.expect("plain as ever"), "hans: plain as ever");
+}
+
+/// An offline message shows when it was sent, not when it is printed. The queue holds
+/// one sent at a fixed time (3 h 7 min ago, so never the clock of now) and one stored
+/// before times were kept, which shows the time it is printed.
+#[test]
+fn an_offline_message_shows_the_time_it_was_sent() {
+    use chrono::{Local, TimeZone};
+    let sent = chinwag::server::store::unix_now() - 3 * 3600 - 7 * 60;
+    let clock = Local.timestamp_opt(sent, 0).unwrap().format("[%H:%M]");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.txt"), common::CREDENTIALS).unwrap();
+    let entry = |to: &str, line: &str, sent: Option<i64>| {
+        let sent = sent.map_or(String::new(), |t| format!(",\"sent\":{t}"));
+        format!("{{\"offline\":{{\"to\":\"{to}\",\"line\":\"{line}\"{sent}}}}}\n")
+    };
+    let journal = [
+        entry("yoda", "hans: from the past", Some(sent)),
+        entry("yoda", "hans: from long ago", None),
+        entry("luke", "hans: from the past", Some(sent)),
+    ];
+    std::fs::write(dir.path().join("journal.jsonl"), journal.concat()).unwrap();
+    let s = TestServer::in_dir(dir, |_| {});
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[]);
+    yoda.login("yoda", password("yoda"));
+    let screen = yoda.expect("hans: from long ago");
+    let want = format!("{clock} hans: from the past");
+    assert!(rows(&screen).contains(&want.as_str()), "{want}:\n{screen}");
+    assert!(stamped(&screen, "] hans: from long ago"), "{screen}");
+    // Scripted mode prints the line exactly as ever.
+    let mut bin = common::Bin::connect(s.addr, s.dir.path());
+    bin.login("luke", password("luke"));
+    assert_eq!(bin.expect("from the past"), "hans: from the past");
 }
 
 #[test]

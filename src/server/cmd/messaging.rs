@@ -40,19 +40,20 @@ impl State {
             if !core.blocks.reaches(from, to) {
                 return Reply::err(text::RECIPIENT_BLOCKED_YOU);
             }
-            let ev = Event::Text { text: line.clone() };
+            let ev = Event::text(line.clone());
             if !backlog && core.send_event(to, &ev) {
                 return Reply::ok(vec![]);
             }
             core.roster.is_online(to)
         };
         // On another node: live over the bus, unless a backlog is being delivered there.
-        let ev = Event::Text { text: line.clone() };
+        let ev = Event::text(line.clone());
         if !online && !backlog && self.send_elsewhere(from, to, &ev) {
             return Reply::ok(vec![]);
         }
         let online = online || self.elsewhere(to).is_some();
-        if let Err(e) = store.offline().queue_offline(to, &line) {
+        let sent = crate::server::store::unix_now();
+        if let Err(e) = store.offline().queue_offline(to, &line, sent) {
             return save_failed(&e);
         }
         match online {

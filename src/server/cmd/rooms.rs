@@ -14,7 +14,7 @@ use crate::timefmt;
 use chrono::Local;
 
 fn text_event(text: String) -> Event {
-    Event::Text { text }
+    Event::text(text)
 }
 
 impl State {

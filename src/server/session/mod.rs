@@ -161,9 +161,7 @@ impl Session {
     fn reject(&mut self, why: &str, malformed: &mut u32) {
         *malformed += 1;
         log::debug!("{}: malformed request: {why}", self.peer.addr);
-        self.conn.send_msg(&Event::Text {
-            text: text::PROTOCOL_ERROR.to_string(),
-        });
+        self.conn.send_msg(&Event::text(text::PROTOCOL_ERROR));
         if *malformed >= MAX_MALFORMED {
             self.protocol_error(text::TOO_MANY_MALFORMED);
         }

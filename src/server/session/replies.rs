@@ -81,7 +81,7 @@ impl Session {
     fn send_as_events(&self, lines: Vec<String>) -> bool {
         let mut chunk = Vec::new();
         for text in lines {
-            chunk.extend(protocol::encode(&Event::Text { text }));
+            chunk.extend(protocol::encode(&Event::text(text)));
             if chunk.len() >= protocol::MAX_LINE
                 && !self
                     .conn

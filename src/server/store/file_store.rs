@@ -14,7 +14,7 @@ use super::history::{LogEntry, MessageLog};
 use super::journal::{Journal, Record};
 use super::rooms::Rooms;
 use super::{
-    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
+    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore, Queued,
     RoomStore, Saved, Store, StoreError, StoreResult,
 };
 use chrono::{DateTime, Local};
@@ -40,7 +40,7 @@ pub struct FileStore {
     accounts: Mutex<Book>,
     journal: Mutex<Journal>,
     /// recipient -> undelivered lines, oldest first
-    offline: Mutex<HashMap<String, Vec<String>>>,
+    offline: Mutex<HashMap<String, Vec<Queued>>>,
     blocks: Vec<(String, String)>,
     broadcasts: Mutex<MessageLog>,
     rooms: Mutex<Rooms>,
@@ -201,11 +201,12 @@ impl BlockStore for FileStore {
 }
 
 impl OfflineStore for FileStore {
-    fn queue_offline(&self, to: &str, line: &str) -> StoreResult<()> {
+    fn queue_offline(&self, to: &str, line: &str, sent: i64) -> StoreResult<()> {
         let mut journal = self.journal.lock();
         let rec = Record::Offline {
             to: to.to_string(),
             line: line.to_string(),
+            sent: Some(sent),
         };
         journal.append(&rec).map_err(|e| {
             log::error!("journal append failed: {e}");
@@ -215,7 +216,7 @@ impl OfflineStore for FileStore {
         offline
             .entry(to.to_string())
             .or_default()
-            .push(line.to_string());
+            .push(Queued::new(line, Some(sent)));
         Ok(())
     }
 
@@ -228,14 +229,14 @@ impl OfflineStore for FileStore {
         to: &str,
         max_lines: usize,
         max_bytes: usize,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<Queued>> {
         let offline = self.offline.lock();
         let Some(queue) = offline.get(to) else {
             return Ok(Vec::new());
         };
         let (mut n, mut bytes) = (0, 0);
         while n < queue.len().min(max_lines) && (n == 0 || bytes < max_bytes) {
-            bytes += queue[n].len();
+            bytes += queue[n].line.len();
             n += 1;
         }
         Ok(queue[..n].to_vec())

@@ -11,6 +11,7 @@
 //! 0600 (it holds private messages).
 
 use super::files::{self, End};
+use super::Queued;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -33,6 +34,9 @@ pub enum Record {
     Offline {
         to: String,
         line: String,
+        /// When it was sent (Unix seconds); absent in records written before times were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<i64>,
     },
     /// The first `count` queued messages of `to` were delivered.
     Delivered {
@@ -46,8 +50,8 @@ pub enum Record {
 pub struct Replayed {
     /// blocker -> the users they block
     pub blocks: HashMap<String, HashSet<String>>,
-    /// recipient -> lines waiting, oldest first
-    pub offline: HashMap<String, Vec<String>>,
+    /// recipient -> messages waiting, oldest first
+    pub offline: HashMap<String, Vec<Queued>>,
 }
 
 impl Replayed {
@@ -64,11 +68,11 @@ impl Replayed {
                     set.remove(user);
                 }
             }
-            Record::Offline { to, line } => self
+            Record::Offline { to, line, sent } => self
                 .offline
                 .entry(to.clone())
                 .or_default()
-                .push(line.clone()),
+                .push(Queued::new(line.clone(), *sent)),
             Record::Delivered { to, count } => {
                 if let Some(q) = self.offline.get_mut(to) {
                     q.drain(..(*count).min(q.len()));
@@ -87,11 +91,12 @@ impl Replayed {
                 });
             }
         }
-        for (to, lines) in &self.offline {
-            for line in lines {
+        for (to, queue) in &self.offline {
+            for q in queue {
                 out.push(Record::Offline {
                     to: to.clone(),
-                    line: line.clone(),
+                    line: q.line.clone(),
+                    sent: q.sent,
                 });
             }
         }
@@ -240,7 +245,12 @@ mod tests {
         Record::Offline {
             to: to.into(),
             line: line.into(),
+            sent: None,
         }
+    }
+
+    fn lines(state: &Replayed, to: &str) -> Vec<String> {
+        state.offline[to].iter().map(|q| q.line.clone()).collect()
     }
 
     /// A record torn by a full disk (before failed appends were cut back) in the middle,
@@ -260,7 +270,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let (_, state) = Journal::open(dir.path()).unwrap();
         assert_eq!(
-            state.offline["luke"],
+            lines(&state, "luke"),
             ["hans: one", "hans: two", "hans: three"]
         );
         let (_, again) = Journal::open(dir.path()).unwrap();
@@ -273,6 +283,32 @@ mod tests {
             })
             .count();
         assert_eq!(kept, 1);
+    }
+
+    /// A message's send time is kept through a restart and compaction; a record written
+    /// before times were kept still reads, without one.
+    #[test]
+    fn offline_messages_keep_their_send_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = "{\"offline\":{\"to\":\"luke\",\"line\":\"hans: old\"}}\n";
+        std::fs::write(dir.path().join("journal.jsonl"), old).unwrap();
+        {
+            let (mut j, _) = Journal::open(dir.path()).unwrap();
+            let timed = Record::Offline {
+                to: "luke".into(),
+                line: "hans: new".into(),
+                sent: Some(1_764_700_000),
+            };
+            j.append(&timed).unwrap();
+        }
+        let want = [
+            Queued::new("hans: old", None),
+            Queued::new("hans: new", Some(1_764_700_000)),
+        ];
+        let (_, state) = Journal::open(dir.path()).unwrap();
+        assert_eq!(state.offline["luke"], want);
+        let (_, again) = Journal::open(dir.path()).unwrap();
+        assert_eq!(again.offline["luke"], want);
     }
 
     #[test]
@@ -297,14 +333,8 @@ mod tests {
                     by: "luke".into(),
                     user: "hans".into(),
                 },
-                Record::Offline {
-                    to: "luke".into(),
-                    line: "hans: one".into(),
-                },
-                Record::Offline {
-                    to: "luke".into(),
-                    line: "hans: two".into(),
-                },
+                offline("luke", "hans: one"),
+                offline("luke", "hans: two"),
                 Record::Delivered {
                     to: "luke".into(),
                     count: 1,
@@ -320,7 +350,7 @@ mod tests {
         let (_, state) = Journal::open(dir.path()).unwrap();
         assert!(state.blocks["luke"].contains("hans"));
         assert!(!state.blocks.contains_key("x"));
-        assert_eq!(state.offline["luke"], vec!["hans: two".to_string()]);
+        assert_eq!(lines(&state, "luke"), ["hans: two"]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with('\n'));
     }

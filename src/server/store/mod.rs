@@ -117,18 +117,43 @@ pub trait BlockStore {
     fn load_blocks(&self) -> StoreResult<Vec<(String, String)>>;
 }
 
+/// A message waiting in the offline queue: its line (`hans: hi`) and when it was sent
+/// (Unix seconds; `None` for one stored before times were kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub line: String,
+    pub sent: Option<i64>,
+}
+
+impl Queued {
+    pub fn new(line: impl Into<String>, sent: Option<i64>) -> Queued {
+        Queued {
+            line: line.into(),
+            sent,
+        }
+    }
+}
+
+/// Now, in Unix seconds: when a message is queued.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Messages waiting for a user who was offline.
 pub trait OfflineStore {
-    fn queue_offline(&self, to: &str, line: &str) -> StoreResult<()>;
+    /// Queues `line` for `to`, sent at `sent` (Unix seconds).
+    fn queue_offline(&self, to: &str, line: &str, sent: i64) -> StoreResult<()>;
     fn has_offline(&self, to: &str) -> StoreResult<bool>;
-    /// The oldest waiting lines, at most `max_lines` and (past the first) `max_bytes`;
-    /// they stay queued until [`delivered_offline`](Self::delivered_offline).
+    /// The oldest waiting messages, at most `max_lines` and (past the first) `max_bytes`
+    /// of lines; they stay queued until [`delivered_offline`](Self::delivered_offline).
     fn pending_offline(
         &self,
         to: &str,
         max_lines: usize,
         max_bytes: usize,
-    ) -> StoreResult<Vec<String>>;
+    ) -> StoreResult<Vec<Queued>>;
     /// The oldest `n` lines have left the server.
     fn delivered_offline(&self, to: &str, n: usize) -> StoreResult<()>;
 }
