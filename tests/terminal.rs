@@ -76,6 +76,27 @@ fn pasted_blocks_all_run_while_the_echoes_are_printed() {
     yoda.expect("yoda -> hans: r9 p6");
 }
 
+/// TERM=dumb (Emacs's shell, a serial console): no line editor, whose escapes such a
+/// terminal cannot show, but the same lossless plain lines, a hidden password and no
+/// colour.
+#[test]
+fn a_dumb_terminal_gets_plain_lines_that_all_run_and_a_hidden_password() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let mut hans = Client::login(s.addr, "hans", password("hans"));
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[("TERM", "dumb")]);
+    yoda.login("yoda", password("yoda"));
+    let screen = yoda.screen();
+    assert!(!screen.contains(password("yoda")), "{screen}");
+    yoda.type_text("message hans one\nmessage hans two\nmessage hans three\n");
+    for want in ["yoda: one", "yoda: two", "yoda: three"] {
+        assert_eq!(said(&mut hans), want);
+    }
+    hans.text_cmd("message yoda back");
+    yoda.expect("] hans: back");
+    assert!(!shows::coloured(&yoda.screen_with(true)));
+}
+
 #[test]
 fn consent_is_a_question_not_a_mode() {
     let s = TestServer::start();

@@ -75,12 +75,10 @@ impl LineSource {
                 let prompt = prompt.to_string();
                 asks.send(Ask::Once { prompt, secret }).ok()?;
             }
-            None => {
-                self.printer.prompt(prompt);
-                if secret && self.terminal {
-                    return read_without_echo(&self.lines);
-                }
+            None if secret && self.terminal => {
+                return read_without_echo(&self.printer, prompt, &self.lines);
             }
+            None => self.printer.prompt(prompt),
         }
         self.lines.recv().ok().flatten()
     }
@@ -101,8 +99,12 @@ impl LineSource {
 }
 
 /// A terminal the line editor cannot drive (TERM=dumb): the kernel echoes, so turn echo
-/// off for the password.
-fn read_without_echo(lines: &Receiver<Option<String>>) -> Option<String> {
+/// off for the password, before the prompt invites it.
+fn read_without_echo(
+    printer: &Printer,
+    prompt: &str,
+    lines: &Receiver<Option<String>>,
+) -> Option<String> {
     let stty = |arg: &str| {
         let _ = std::process::Command::new("stty")
             .arg(arg)
@@ -110,6 +112,7 @@ fn read_without_echo(lines: &Receiver<Option<String>>) -> Option<String> {
             .status();
     };
     stty("-echo");
+    printer.prompt(prompt);
     let line = lines.recv().ok().flatten();
     stty("echo");
     println!();

@@ -88,7 +88,7 @@ fn help_explains_a_command_and_typos_name_the_closest() {
 }
 
 /// A foreground colour (tmux's capture writes each SGR attribute on its own).
-fn coloured(screen: &str) -> bool {
+pub(super) fn coloured(screen: &str) -> bool {
     (1..=6).any(|c| screen.contains(&format!("\x1b[3{c}m")))
 }
 
