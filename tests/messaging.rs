@@ -18,7 +18,7 @@ const VADER: (&str, &str) = ("vader", "sithlord$9");
 const LEIA: (&str, &str) = ("leia", "hairbuns*united");
 
 /// How long "nothing arrives" is watched for.
-const QUIET: Duration = Duration::from_millis(250);
+const QUIET: Duration = Duration::from_millis(100);
 
 fn login(s: &TestServer, who: (&str, &str)) -> Client {
     Client::login(s.addr, who.0, who.1)
@@ -691,12 +691,13 @@ fn valid_commands_reset_the_idle_clock_but_received_messages_do_not() {
     let mut yoda = login(&s, YODA);
     let mut hans = login(&s, HANS);
     assert_eq!(yoda.text(), "hans logged in");
-    // For 2 s, yoda sends whoelse every 400 ms and hans messages yoda: yoda stays.
+    // For 1.2 s (1.5 timeouts), yoda sends whoelse every 300 ms and hans messages yoda:
+    // yoda stays.
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) {
+    while start.elapsed() < Duration::from_millis(1200) {
         assert_eq!(run(&mut yoda, "whoelse"), vec!["hans"]);
         assert!(run(&mut hans, "message yoda still there?").is_empty());
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(300));
     }
     assert!(
         yoda.events

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 /// Longest accepted wire line, newline included.
 const MAX_LINE: u64 = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long an incoming hello waits for its token to be registered by `expect`.
+/// How long an incoming hello waits for its token to be registered by `expect`, unless
+/// `CHINWAG_TOKEN_WAIT` (seconds, fractions allowed; for tests) says otherwise.
 const TOKEN_WAIT: Duration = Duration::from_secs(3);
 /// Read timeout while waiting for hello / welcome (covers `TOKEN_WAIT`).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(6);
@@ -61,6 +62,8 @@ struct Inner {
     next_id: AtomicU64,
     state: Mutex<State>,
     token_added: Condvar,
+    /// [`TOKEN_WAIT`], or what `CHINWAG_TOKEN_WAIT` says.
+    token_wait: Duration,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Over TLS (see `peer`): the listener's certificate.
     tls: OnceLock<PeerIdentity>,
@@ -136,6 +139,16 @@ impl PrivateChat {
     /// Like [`start`](PrivateChat::start), and every line printed is also sent to `sink`
     /// (used by tests to see what the user would see).
     pub fn start_with_sink(printer: Printer, sink: Option<Sender<String>>) -> io::Result<Self> {
+        PrivateChat::start_with(printer, sink, links::token_wait_from_env())
+    }
+
+    /// [`start_with_sink`](PrivateChat::start_with_sink), a hello waiting `token_wait` for
+    /// its token.
+    pub(super) fn start_with(
+        printer: Printer,
+        sink: Option<Sender<String>>,
+        token_wait: Duration,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(("0.0.0.0", 0))?;
         listener.set_nonblocking(true)?;
         let inner = Arc::new(Inner {
@@ -147,6 +160,7 @@ impl PrivateChat {
             next_id: AtomicU64::new(1),
             state: Mutex::new(State::default()),
             token_added: Condvar::new(),
+            token_wait,
             threads: Mutex::new(Vec::new()),
             tls: OnceLock::new(),
         });

@@ -61,9 +61,9 @@ impl Inner {
         Ok((from, reader))
     }
 
-    /// Consumes `token` if it was registered for `from`, waiting up to `TOKEN_WAIT`.
+    /// Consumes `token` if it was registered for `from`, waiting up to `token_wait`.
     pub(super) fn claim_token(&self, from: &str, token: &str) -> bool {
-        let deadline = Instant::now() + TOKEN_WAIT;
+        let deadline = Instant::now() + self.token_wait;
         let mut st = self.state.lock();
         loop {
             if self.stopping() {
@@ -129,4 +129,12 @@ impl Inner {
         stream.set_read_timeout(None)?;
         Ok((stream, reader))
     }
+}
+
+/// `CHINWAG_TOKEN_WAIT` in seconds if set and valid, else `TOKEN_WAIT`.
+pub(super) fn token_wait_from_env() -> Duration {
+    std::env::var("CHINWAG_TOKEN_WAIT")
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s.parse().ok()?).ok())
+        .unwrap_or(TOKEN_WAIT)
 }

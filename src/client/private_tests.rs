@@ -6,7 +6,8 @@ const WAIT: Duration = Duration::from_secs(8);
 
 fn node(me: &str) -> (PrivateChat, Receiver<String>) {
     let (tx, rx) = unbounded();
-    let chat = PrivateChat::start_with_sink(Printer::plain(), Some(tx)).unwrap();
+    // A hello waits 1 s for its token (3 s in the client), so refusals come sooner.
+    let chat = PrivateChat::start_with(Printer::plain(), Some(tx), Duration::from_secs(1)).unwrap();
     chat.set_me(me);
     (chat, rx)
 }

@@ -31,6 +31,10 @@ pub fn receive(printer: &Printer, port: u16, bars: bool) -> Result<transfer::Rec
 /// Prints what the receiver reports until it shuts down; bars keyed by (from, file).
 fn report(printer: &Printer, events: &Receiver<RecvEvent>, progress: &Receiver<RecvProgress>) {
     let mut bars: HashMap<(String, String), Progress> = HashMap::new();
+    // Without bars (not a terminal) no progress is ever sent: once its sender is gone,
+    // selecting on it would return at once, every time, and spin a core.
+    let never = crossbeam_channel::never();
+    let mut progress = progress;
     loop {
         select! {
             recv(events) -> ev => {
@@ -42,7 +46,10 @@ fn report(printer: &Printer, events: &Receiver<RecvEvent>, progress: &Receiver<R
                 }
             }
             recv(progress) -> p => {
-                let Ok(p) = p else { continue };
+                let Ok(p) = p else {
+                    progress = &never;
+                    continue;
+                };
                 let key = (p.from.clone(), p.file.clone());
                 let bar = bars.entry(key).or_insert_with(|| {
                     printer.line(&text::receiving(&p.file, &p.from));

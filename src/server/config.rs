@@ -39,6 +39,9 @@ pub struct Config {
     /// A connection that has not logged in by then is closed (the idle timeout wins if
     /// shorter; see [`Config::login_limit`]).
     pub login_timeout: Duration,
+    /// At most one write of presence notices per client per this long
+    /// ([`outbox::NOTICE_LINGER`](super::outbox::NOTICE_LINGER); tests make it short).
+    pub notice_linger: Duration,
     /// `--cluster`: the Redis this node shares with the others (BEHAVIOUR §7).
     pub cluster: Option<super::node::ClusterConfig>,
     /// `--tls`: TLS beside plain on the one port (BEHAVIOUR §8).
@@ -65,6 +68,7 @@ impl Default for Config {
             rate_burst: DEFAULT_RATE_BURST,
             login_throttle: DEFAULT_LOGIN_THROTTLE,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            notice_linger: super::outbox::NOTICE_LINGER,
             cluster: None,
             tls: None,
         }
@@ -157,6 +161,10 @@ pub struct Args {
     /// Seconds a connection may take to log in (fractions allowed; for tests).
     #[arg(long, value_name = "SECS", hide = true)]
     pub login_timeout: Option<f64>,
+    /// Seconds between two writes of presence notices to a client (fractions allowed;
+    /// for tests) [default: 0.25].
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub notice_linger: Option<f64>,
     /// Join a cluster of servers sharing this Redis (redis://HOST:PORT[/DB]).
     #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
@@ -297,6 +305,10 @@ impl Args {
                 .ok()
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| format!("Invalid --login-timeout: {s}"))?;
+        }
+        if let Some(s) = self.notice_linger {
+            c.notice_linger = Duration::try_from_secs_f64(s)
+                .map_err(|_| format!("Invalid --notice-linger: {s}"))?;
         }
         if let Some(n) = self.rate_limit {
             c.rate_limit = n;

@@ -98,3 +98,14 @@ fn data_dir_sets_default_credentials_path() {
     let c = cfg(&["5000", "--data-dir", "/tmp/x"]).unwrap();
     assert_eq!(c.credentials, PathBuf::from("/tmp/x/credentials.txt"));
 }
+
+#[test]
+fn the_notice_linger_defaults_to_a_quarter_second_and_takes_fractions() {
+    assert_eq!(
+        cfg(&["5000"]).unwrap().notice_linger,
+        Duration::from_millis(250)
+    );
+    let c = cfg(&["5000", "--notice-linger", "0.005"]).unwrap();
+    assert_eq!(c.notice_linger, Duration::from_millis(5));
+    assert!(cfg(&["5000", "--notice-linger", "-1"]).is_err());
+}

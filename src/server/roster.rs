@@ -51,6 +51,14 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// An empty roster whose presence notices are written at most once per `linger`.
+    pub fn with_notice_linger(linger: std::time::Duration) -> Roster {
+        Roster {
+            feed: Arc::new(Feed::with_linger(linger)),
+            ..Roster::default()
+        }
+    }
+
     /// A new connection from `ip`, not logged in yet.
     pub fn connect(&mut self, id: ConnId, conn: Conn, ip: IpAddr, now: Instant) {
         self.conns.insert(id, conn);

@@ -149,6 +149,7 @@ impl State {
             .load_blocks()
             .map_err(|e| format!("cannot load the block lists: {e}"))?;
         let core = Core {
+            roster: Roster::with_notice_linger(config.notice_linger),
             blocks: Blocks::from_pairs(pairs),
             ..Core::default()
         };

@@ -48,7 +48,7 @@ impl LossConfig {
                 "dup" | "duplicate" => cfg.duplicate = p,
                 "reorder" => cfg.reorder = p,
                 "seed" => cfg.seed = v.parse().unwrap_or(0),
-                "rate" => {} // see `rate_from_env`
+                "rate" | "timeout" => {} // see `rate_from_env`, `peer_timeout_from_env`
                 _ => log::warn!("CHINWAG_UDP_LOSS: unknown key {k:?}"),
             }
         }
@@ -64,10 +64,27 @@ impl LossConfig {
             .unwrap_or(0.0)
     }
 
+    /// The `timeout=SECS` part of `CHINWAG_UDP_LOSS` (fractions allowed; for tests):
+    /// the silence after which the peer is gone, else `PEER_TIMEOUT` (5 s). Kept out of
+    /// the struct, as `rate` is.
+    pub fn peer_timeout_from_env() -> Duration {
+        std::env::var("CHINWAG_UDP_LOSS")
+            .ok()
+            .and_then(|s| timeout_of(&s))
+            .unwrap_or(super::PEER_TIMEOUT)
+    }
+
     /// True when no datagram will ever be altered (pacing aside).
     pub fn is_off(&self) -> bool {
         self.drop <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0
     }
+}
+
+fn timeout_of(spec: &str) -> Option<Duration> {
+    spec.split(',')
+        .filter_map(|part| part.split_once('='))
+        .filter(|(k, _)| k.trim() == "timeout")
+        .find_map(|(_, v)| Duration::try_from_secs_f64(v.trim().parse().ok()?).ok())
 }
 
 fn rate_of(spec: &str) -> f64 {
@@ -94,6 +111,8 @@ pub(crate) struct LossySocket {
     /// may leave.
     rate: f64,
     next_at: Option<Instant>,
+    /// Silence after which the peer is declared gone.
+    pub peer_timeout: Duration,
     /// A sealed transfer's keys (see `sealed`); `None` for a plain one.
     pub seals: Option<super::sealed::Seals>,
 }
@@ -115,6 +134,7 @@ impl LossySocket {
             refused_since: None,
             rate: LossConfig::rate_from_env() * 1e6,
             next_at: None,
+            peer_timeout: LossConfig::peer_timeout_from_env(),
             seals: None,
         })
     }
@@ -286,6 +306,12 @@ mod tests {
                 seed: 7
             }
         );
+        assert_eq!(
+            timeout_of("drop=0.1,timeout=0.5"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(timeout_of("drop=0.1"), None);
+        assert!(LossConfig::parse("timeout=0.5").is_off());
         assert_eq!(rate_of("drop=0.1,rate=2.5"), 2.5);
         assert_eq!(rate_of("drop=0.1"), 0.0);
         assert!(LossConfig::parse("rate=2.5").is_off());

@@ -25,7 +25,7 @@ use super::lossy::{LossConfig, LossySocket};
 use super::session::{Outcome, Session, Start};
 use super::wire::{self, Packet};
 use super::{bind_udp, valid_file_name, RecvEvent, RecvProgress};
-use super::{MAX_INCOMING, PEER_TIMEOUT, WINDOW};
+use super::{MAX_INCOMING, WINDOW};
 
 #[path = "receiver_start.rs"]
 mod start;
@@ -70,12 +70,39 @@ impl Receiver {
         events: Sender<RecvEvent>,
         progress: Option<Sender<RecvProgress>>,
     ) -> io::Result<Receiver> {
+        Receiver::start(addr, dir, loss, events, progress, None)
+    }
+
+    /// [`bind`](Receiver::bind) with no loss, a peer gone after `peer_timeout` of
+    /// silence (tests).
+    #[cfg(test)]
+    pub(crate) fn bind_timing_out(
+        addr: SocketAddr,
+        dir: PathBuf,
+        events: Sender<RecvEvent>,
+        peer_timeout: Duration,
+    ) -> io::Result<Receiver> {
+        let loss = LossConfig::default();
+        Receiver::start(addr, dir, loss, events, None, Some(peer_timeout))
+    }
+
+    fn start(
+        addr: SocketAddr,
+        dir: PathBuf,
+        loss: LossConfig,
+        events: Sender<RecvEvent>,
+        progress: Option<Sender<RecvProgress>>,
+        peer_timeout: Option<Duration>,
+    ) -> io::Result<Receiver> {
         let udp = bind_udp(addr)?;
         let port = udp.local_addr()?.port();
         let expected: Expected = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let mut sock = LossySocket::new(udp, false, loss, 0xAC4E)?;
         let keys = super::sealed::Seals::audience(&mut sock);
+        if let Some(t) = peer_timeout {
+            sock.peer_timeout = t;
+        }
         let mut worker = Worker {
             sock,
             dir,
@@ -313,10 +340,11 @@ impl Worker {
 
     /// Time out silent peers and forget long-finished sessions.
     fn housekeeping(&mut self) {
+        let timeout = self.sock.peer_timeout;
         let stale: Vec<_> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.is_open() && s.last_heard.elapsed() > PEER_TIMEOUT)
+            .filter(|(_, s)| s.is_open() && s.last_heard.elapsed() > timeout)
             .map(|(k, _)| *k)
             .collect();
         for key in stale {

@@ -20,9 +20,7 @@ use super::lossy::{LossConfig, LossySocket};
 use super::sealed::Seals;
 use super::send_window::SendWindow;
 use super::wire::{self, Ack, Packet};
-use super::{
-    bind_udp, valid_file_name, TransferError, CHUNK, DATAGRAM, PEER_TIMEOUT, REFUSED_GRACE,
-};
+use super::{bind_udp, valid_file_name, TransferError, CHUNK, DATAGRAM, REFUSED_GRACE};
 use crate::tls::TransferKey;
 
 /// New chunks sent between two drains of the ack queue.
@@ -52,6 +50,38 @@ pub fn send_file_sealed(
     key: Option<&TransferKey>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, TransferError> {
+    send(dest, token, path, loss, key, None, progress)
+}
+
+/// [`send_file`] with no loss, the peer gone after `peer_timeout` of silence (tests).
+#[cfg(test)]
+pub(crate) fn send_file_timing_out(
+    dest: SocketAddr,
+    token: &str,
+    path: &Path,
+    peer_timeout: std::time::Duration,
+) -> Result<u64, TransferError> {
+    let loss = LossConfig::default();
+    send(
+        dest,
+        token,
+        path,
+        &loss,
+        None,
+        Some(peer_timeout),
+        &mut |_, _| {},
+    )
+}
+
+fn send(
+    dest: SocketAddr,
+    token: &str,
+    path: &Path,
+    loss: &LossConfig,
+    key: Option<&TransferKey>,
+    peer_timeout: Option<std::time::Duration>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, TransferError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !valid_file_name(name) {
         return Err(TransferError::InvalidName(name.to_string()));
@@ -64,6 +94,9 @@ pub fn send_file_sealed(
     let size = meta.len();
     let mut link = Link::open(dest, loss)?;
     link.sock.seals = key.map(Seals::presenter);
+    if let Some(t) = peer_timeout {
+        link.sock.peer_timeout = t;
+    }
     let result = link.run(&mut file, &meta, token, name, progress);
     if let Err(e) = &result {
         link.abort(e);
@@ -183,7 +216,7 @@ impl Link {
     /// datagrams for a while with nothing heard from it since.
     fn check_peer(&self) -> Result<(), TransferError> {
         let quiet = self.last_heard.elapsed();
-        if quiet > PEER_TIMEOUT {
+        if quiet > self.sock.peer_timeout {
             return Err(TransferError::PeerNotResponding);
         }
         let refused = self.sock.refused_since().map(|t| t.elapsed());

@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError};
 
+use super::sender::send_file_timing_out;
 use super::test_files::{random_file, same_contents, temp_dir, TempDir};
 use super::wire::{self, Packet};
 use super::*;
 
 pub(super) const MB: u64 = 1_000_000;
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 pub(super) struct Audience {
     pub recv: Receiver,
@@ -24,10 +27,19 @@ pub(super) struct Audience {
 
 impl Audience {
     pub fn new(loss: LossConfig) -> Audience {
+        Audience::start(|dir, tx| Receiver::bind(LOOPBACK, dir, loss, tx))
+    }
+    /// No loss; a presenter silent for `peer_timeout` is gone.
+    pub fn timing_out(peer_timeout: Duration) -> Audience {
+        Audience::start(|dir, tx| Receiver::bind_timing_out(LOOPBACK, dir, tx, peer_timeout))
+    }
+    fn start(
+        bind: impl FnOnce(PathBuf, crossbeam_channel::Sender<RecvEvent>) -> std::io::Result<Receiver>,
+    ) -> Audience {
         let tmp = temp_dir("test-dst").unwrap();
         let (tx, events) = crossbeam_channel::unbounded();
         let dir = tmp.path().to_path_buf();
-        let recv = Receiver::bind("127.0.0.1:0".parse().unwrap(), dir.clone(), loss, tx).unwrap();
+        let recv = bind(dir.clone(), tx).unwrap();
         Audience {
             recv,
             events,
@@ -209,13 +221,7 @@ fn unknown_token_gets_no_file() {
     let aud = Audience::new(LossConfig::default());
     aud.recv.expect("right", "eve", "x.bin");
     let t0 = Instant::now();
-    let r = send_file(
-        aud.addr(),
-        "wrong",
-        &src,
-        &LossConfig::default(),
-        &mut |_, _| {},
-    );
+    let r = send_file_timing_out(aud.addr(), "wrong", &src, SHORT_TIMEOUT);
     assert!(matches!(r, Err(TransferError::PeerNotResponding)), "{r:?}");
     assert!(t0.elapsed() < Duration::from_secs(8));
     assert!(aud.files().is_empty());
@@ -224,6 +230,9 @@ fn unknown_token_gets_no_file() {
         Err(crossbeam_channel::TryRecvError::Empty)
     );
 }
+
+/// The peer timeout of tests that wait for it (5 s in the client).
+pub(super) const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A raw protocol client for poking the receiver directly.
 pub(super) fn raw_client() -> UdpSocket {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::sender::send_file_timing_out;
 use super::test_files::temp_dir;
 use super::tests::*;
 use super::wire::{self, Packet};
@@ -21,7 +22,7 @@ fn silent_audience_times_out() {
     let src = source(&src_dir, "s.bin", 2 * MB, 8);
     let h = std::thread::spawn(move || {
         let t0 = Instant::now();
-        let r = send_file(dest, "t", &src, &LossConfig::default(), &mut |_, _| {});
+        let r = send_file_timing_out(dest, "t", &src, SHORT_TIMEOUT);
         (r, t0.elapsed())
     });
     let mut b = vec![0; 2048];
@@ -39,7 +40,7 @@ fn silent_audience_times_out() {
 
 #[test]
 fn silent_presenter_times_out_and_cleans_up() {
-    let aud = Audience::new(LossConfig::default());
+    let aud = Audience::timing_out(SHORT_TIMEOUT);
     aud.recv.expect("tp", "pam", "p.bin");
     let c = raw_client();
     let reply = raw_start(&c, aud.addr(), "tp", "p.bin", 10 * MB).expect("start ack");

@@ -20,6 +20,15 @@ use std::time::{Duration, Instant};
 /// How long any single expectation may wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// The servers tests start write presence notices this often (the server's default,
+/// 250 ms, only coalesces a login storm's notices; here it would make every test that
+/// waits for "X logged in" wait for it). outbox's feed tests keep the default.
+pub const NOTICE_LINGER: Duration = Duration::from_millis(5);
+
+/// Seconds the clients tests start wait for a private-chat token before refusing a hello
+/// (`CHINWAG_TOKEN_WAIT`; 3 s by default), so a test of a refusal does not wait 3 s.
+pub const TOKEN_WAIT: &str = "1";
+
 pub const CREDENTIALS: &str = "hans indiana#jones\nyoda wise\nluke lightsaber@#\nvader sithlord$9\nleia hairbuns*united\nobiwan (jedimaster)\n";
 
 /// The password of a user in [`CREDENTIALS`].
@@ -59,6 +68,7 @@ impl TestServer {
             data_dir: dir.path().to_path_buf(),
             credentials: dir.path().join("credentials.txt"),
             quiet: true,
+            notice_linger: NOTICE_LINGER,
             ..Config::default()
         };
         tweak(&mut config);
@@ -503,6 +513,7 @@ impl Bin {
         let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag"))
             .args(args)
             .current_dir(dir)
+            .env("CHINWAG_TOKEN_WAIT", TOKEN_WAIT)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -559,6 +570,8 @@ impl ServerProc {
             .arg("0")
             .arg("--data-dir")
             .arg(dir)
+            .arg("--notice-linger")
+            .arg(NOTICE_LINGER.as_secs_f64().to_string())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

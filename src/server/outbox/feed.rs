@@ -15,7 +15,7 @@
 //!   its connection's close), less those about its own connection and those whose
 //!   subject was estranged from it (the block rule, taken when the notice is published).
 //! - **When.** The flusher writes every subscriber's notices in one pass, at most once per
-//!   [`NOTICE_LINGER`] (the first at once), so a storm costs each client a few writes a
+//!   [`NOTICE_LINGER`] (the first at once; `Config::notice_linger`), so a storm costs each client a few writes a
 //!   second; any other write to a client takes its notices along.
 //! - **Bound.** The log keeps what some subscriber has not read, and never more than
 //!   [`MAX_FEED`] bytes: a client whose cursor falls behind its start has missed notices
@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes of notices the log keeps at most (each with [`ITEM_COST`]).
 pub const MAX_FEED: usize = MAX_QUEUED;
@@ -80,7 +80,6 @@ impl Cursor {
 pub struct Lagged;
 
 /// The notices and when they are written: no sockets, no clock of its own.
-#[derive(Default)]
 pub struct Log {
     entries: VecDeque<Notice>,
     /// The number of `entries.front()`.
@@ -89,9 +88,29 @@ pub struct Log {
     /// When the pass arranged with the flusher runs, if one is.
     due: Option<Instant>,
     last_pass: Option<Instant>,
+    /// At least this long between passes ([`NOTICE_LINGER`] unless configured).
+    linger: Duration,
+}
+
+impl Default for Log {
+    fn default() -> Log {
+        Log::with_linger(NOTICE_LINGER)
+    }
 }
 
 impl Log {
+    /// A log whose passes are at least `linger` apart.
+    pub fn with_linger(linger: Duration) -> Log {
+        Log {
+            entries: VecDeque::new(),
+            base: 0,
+            bytes: 0,
+            due: None,
+            last_pass: None,
+            linger,
+        }
+    }
+
     /// The number the next notice gets.
     pub fn head(&self) -> u64 {
         self.base + self.entries.len() as u64
@@ -108,7 +127,7 @@ impl Log {
         if self.due.is_some() {
             return None;
         }
-        let due = self.last_pass.map_or(now, |t| now.max(t + NOTICE_LINGER));
+        let due = self.last_pass.map_or(now, |t| now.max(t + self.linger));
         self.due = Some(due);
         Some(due)
     }
@@ -179,6 +198,15 @@ pub(super) struct Sub {
 }
 
 impl Feed {
+    /// A feed whose passes are at least `linger` apart (the server's
+    /// `Config::notice_linger`; tests make it short).
+    pub fn with_linger(linger: Duration) -> Feed {
+        Feed {
+            log: Mutex::new(Log::with_linger(linger)),
+            ..Feed::default()
+        }
+    }
+
     /// Publishes a notice (under the `core` lock: O(1), whoever is online).
     pub fn publish(self: &Arc<Feed>, notice: Notice, now: Instant) {
         let due = {
