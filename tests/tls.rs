@@ -206,3 +206,52 @@ print(s.version(), r["then"], r["lines"][0])
         );
     }
 }
+
+/// A broadcast to many TLS clients is written by the sender and the flusher together
+/// (`outbox::WriteThrough`): every client, TLS or plain, still gets every line, in order.
+#[test]
+fn broadcasts_to_a_crowd_over_tls_arrive_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 48;
+    let creds: String = (0..=n).map(|i| format!("user{i} pw{i}\n")).collect();
+    std::fs::write(dir.path().join("credentials.txt"), creds).unwrap();
+    let (server, fp) = tls_server(dir.path(), &["--tls"]);
+    let mut tls: Vec<TlsClient> = (1..n - 3)
+        .map(|i| {
+            let mut c = TlsClient::connect(server.addr, &fp).unwrap();
+            assert_eq!(
+                c.login(&format!("user{i}"), &format!("pw{i}")).then,
+                Then::LoggedIn
+            );
+            c
+        })
+        .collect();
+    let mut plain: Vec<Client> = (n - 3..=n)
+        .map(|i| Client::login(server.addr, &format!("user{i}"), &format!("pw{i}")))
+        .collect();
+    let mut sender = TlsClient::connect(server.addr, &fp).unwrap();
+    sender.login("user0", "pw0");
+    let lines = 30;
+    for k in 0..lines {
+        sender.send(Command::Broadcast {
+            text: format!("line {k}"),
+        });
+    }
+    let said = |ev: Event| match ev {
+        Event::Broadcast { text } | Event::Text { text, .. } if text.starts_with("user0: ") => {
+            Some(text)
+        }
+        _ => None,
+    };
+    for k in 0..lines {
+        let want = format!("user0: line {k}");
+        for c in tls.iter_mut() {
+            let got = std::iter::repeat_with(|| c.event()).find_map(said).unwrap();
+            assert_eq!(got, want);
+        }
+        for c in plain.iter_mut() {
+            let got = std::iter::repeat_with(|| c.event()).find_map(said).unwrap();
+            assert_eq!(got, want);
+        }
+    }
+}

@@ -5,6 +5,9 @@ use super::{Conn, Status};
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+/// TLS connections a scope must have written to share their writing with the flusher.
+const SHARE_AT: usize = 32;
+
 thread_local! {
     /// Connections that lines were queued for inside this thread's [`WriteThrough`] scope.
     static DEFERRED: RefCell<Option<Vec<Conn>>> = const { RefCell::new(None) };
@@ -38,8 +41,19 @@ impl Drop for WriteThrough {
         let conns = DEFERRED.with_borrow_mut(Option::take).unwrap_or_default();
         // A connection sent several lines in the scope is listed once per line.
         let mut done = HashSet::new();
-        for conn in conns {
-            if done.insert(conn.key()) && conn.write(super::By::Sender) == Status::More {
+        let (tls, plain): (Vec<Conn>, Vec<Conn>) = conns
+            .into_iter()
+            .filter(|c| done.insert(c.key()))
+            .partition(|c| c.tls().is_some());
+        // Each TLS copy is encrypted on its own (about 1.3 µs a delivery): a broadcast's
+        // are shared with the flusher, which takes them from the front while this thread
+        // takes them from the back, so the two cores encrypt it.
+        let share = tls.len() >= SHARE_AT;
+        if share {
+            tls.iter().for_each(Conn::hand);
+        }
+        for conn in plain.iter().chain(tls.iter().rev()) {
+            if conn.write(super::By::Sender) == Status::More {
                 conn.hand();
             }
         }
