@@ -21,7 +21,8 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn a_killed_nodes_users_are_logged_out_everywhere_within_10_s() {
-    let mut cluster = Cluster::start(2, &[]);
+    // A 2.5 s lease (5 s by default): a lapse is what this waits for.
+    let mut cluster = Cluster::start(2, &["--lease", "2.5"]);
     let mut hans = login(&cluster, 1, "hans");
     let _yoda = login(&cluster, 0, "yoda");
     expect_text(&mut hans, &text::logged_in("yoda"));

@@ -12,7 +12,7 @@ use super::logs::Log;
 use super::presence::Where;
 use super::{RedisStore, StoreError as RedisError};
 use crate::server::delivery::{Audience, Broker, PresenceManager, RemoteUser};
-use crate::server::node::{BusMsg, Node, Target, LEASE};
+use crate::server::node::{BusMsg, Node, Target};
 use crate::server::store::history::LogEntry;
 use crate::server::store::{
     AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore, Queued,
@@ -265,7 +265,7 @@ impl PresenceManager for ClusterLink {
         };
         let claimed = node
             .store
-            .claim_login(user, &node.name, (now_ms(), &at), LEASE)?;
+            .claim_login(user, &node.name, (now_ms(), &at), node.lease)?;
         if claimed {
             self.announce(user, crate::text::logged_in(user));
         }

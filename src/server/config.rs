@@ -171,6 +171,10 @@ pub struct Args {
     /// This node's name in logs and diagnostics [default: host name and port].
     #[arg(long, value_name = "NAME", requires = "cluster")]
     pub node: Option<String>,
+    /// Seconds a node and its users' logins outlive its last heartbeat (fractions
+    /// allowed; for tests) [default: 5].
+    #[arg(long, value_name = "SECS", requires = "cluster", hide = true)]
+    pub lease: Option<f64>,
     /// Take TLS connections as well as plain ones on PORT (with a self-signed certificate
     /// kept in DATA_DIR/tls/ unless --tls-cert and --tls-key are given).
     #[arg(long)]
@@ -222,9 +226,17 @@ impl Args {
         let mut c = Config::default();
         self.apply_short_form(&mut c)?;
         self.apply_options(&mut c)?;
+        let lease = match self.lease {
+            None => super::node::LEASE,
+            Some(s) => Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("Invalid --lease: {s}"))?,
+        };
         c.cluster = self.cluster.as_ref().map(|url| super::node::ClusterConfig {
             url: url.clone(),
             node: self.node.clone(),
+            lease,
         });
         let ip = self.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         Ok((c, std::net::SocketAddr::new(ip, self.port)))

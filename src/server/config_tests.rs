@@ -109,3 +109,16 @@ fn the_notice_linger_defaults_to_a_quarter_second_and_takes_fractions() {
     assert_eq!(c.notice_linger, Duration::from_millis(5));
     assert!(cfg(&["5000", "--notice-linger", "-1"]).is_err());
 }
+
+#[test]
+fn a_nodes_lease_defaults_to_5_s_and_needs_a_cluster() {
+    let lease = |args: &[&str]| cfg(args).unwrap().cluster.unwrap().lease;
+    assert_eq!(
+        lease(&["5000", "--cluster", "redis://h"]),
+        Duration::from_secs(5)
+    );
+    let short = lease(&["5000", "--cluster", "redis://h", "--lease", "2.5"]);
+    assert_eq!(short, Duration::from_millis(2500));
+    assert!(cfg(&["5000", "--lease", "2"]).is_err());
+    assert!(cfg(&["5000", "--cluster", "redis://h", "--lease", "0"]).is_err());
+}
