@@ -2,7 +2,14 @@
 //! protocol-level client with read timeouts, and a driver for the real `chinwag` binary in
 //! scripted mode (killed on drop). Every wait here has a deadline, so a failure fails
 //! instead of hanging.
-#![allow(dead_code)]
+#![cfg_attr(
+    not(feature = "unused-test-helpers"),
+    allow(
+        dead_code,
+        reason = "each test binary uses its own part of these helpers; \
+                  scripts/unused_test_helpers.sh names those that none uses"
+    )
+)]
 
 pub mod cluster;
 pub mod redis_server;
@@ -317,10 +324,6 @@ impl Bin {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 

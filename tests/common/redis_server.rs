@@ -3,7 +3,14 @@
 //! pick, none to collide), `appendonly yes` with `appendfsync always`, killed by PID on
 //! drop. A server killed with [`RedisServer::kill9`] can be started again on the same
 //! dir, and reloads its append-only file.
-#![allow(dead_code)]
+#![cfg_attr(
+    not(feature = "unused-test-helpers"),
+    allow(
+        dead_code,
+        reason = "each test binary uses its own part of these helpers; \
+                  scripts/unused_test_helpers.sh names those that none uses"
+    )
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -100,11 +107,6 @@ impl RedisServer {
             cmd.arg(*a);
         }
         cmd.query(&mut conn).unwrap()
-    }
-
-    /// [`RedisServer::command`] for a command that answers with a string or a number.
-    pub fn text(&self, args: &[&str]) -> String {
-        redis::from_redis_value(self.command(args)).unwrap()
     }
 
     /// Sends a signal to the server (STOP and CONT pause and resume it).
