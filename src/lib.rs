@@ -13,7 +13,7 @@
 //! - `server` — the accept loop (`mod.rs`); per connection a `session` (read loop,
 //!   `phase`: the login lifecycle with one transition function, `replies` and their
 //!   order, `streaming` of `UPD`/`DWN`) and an `outbox` (queue bounded in bytes,
-//!   write-through, the shared flusher); the `cmd` layer, one file per command family
+//!   write-through, the shared flusher, the presence `Feed`); the `cmd` layer, one file per command family
 //!   (`messaging`, `presence`, `broadcast`, `rooms`, `history`, `forum`, `p2p`, `admin`);
 //!   `login` (login, sign-up, logout) and `offline` (a login's backlog); the state facade
 //!   `state` and the domain types behind its `core` lock (`roster`: connections,
@@ -92,6 +92,10 @@
 //!   in queue order whoever writes them.
 //! - An outbox is bounded in bytes (`outbox::MAX_QUEUED`, 4 MiB): past it that client
 //!   is disconnected and its queue dropped; nobody else waits for it.
+//! - A presence notice is appended once to the roster's feed (O(1) under `core`, whoever
+//!   is online); each logged-in client's outbox reads it from its own cursor, and a line
+//!   queued for a client first takes in the notices published before it, so each client
+//!   reads notices and lines in the order they were made.
 //! - Everything acknowledged to a user (sign-ups, blocks, offline messages, broadcast and
 //!   room history, rooms, forum posts and uploads) is fsynced first; files are appended
 //!   whole-line or replaced by rename, so a crash never leaves a torn line that is read,

@@ -20,6 +20,9 @@
 //! - **Bound.** The log keeps what some subscriber has not read, and never more than
 //!   [`MAX_FEED`] bytes: a client whose cursor falls behind its start has missed notices
 //!   and is disconnected, as one whose queue passes `MAX_QUEUED` is.
+//!
+//! Locks: `core` → a connection's queue → the feed's log, never the reverse; the
+//! subscriber list is taken with neither of the last two held.
 
 use super::{Conn, Queue, ITEM_COST, MAX_QUEUED, NOTICE_LINGER};
 use crate::server::state::ConnId;
