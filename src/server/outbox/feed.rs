@@ -234,7 +234,8 @@ impl Feed {
         self.subs.lock().insert(conn.key(), conn.clone());
     }
 
-    /// `conn` gets no notice published from now on (those before it still go).
+    /// `conn` gets no notice published from now on; those before it are queued now (the
+    /// log may forget them once no subscriber needs them).
     pub fn unsubscribe(&self, conn: &Conn) {
         if self.subs.lock().remove(&conn.key()).is_some() {
             conn.stop_feed();
@@ -247,9 +248,12 @@ impl Feed {
         self.subs.lock().values().cloned().collect()
     }
 
-    /// After a pass over `subs`: forgets what all of them have read.
-    pub(super) fn passed(&self, subs: &[Conn]) {
+    /// After a pass: forgets what every subscriber has read. The head is read before
+    /// the subscribers, so one that subscribes after they are listed reads from the head
+    /// or later and loses nothing (the pass's own list may miss a newer one).
+    pub(super) fn passed(&self) {
         let head = self.head.load(Ordering::Acquire);
+        let subs: Vec<Conn> = self.subs.lock().values().cloned().collect();
         let min = subs.iter().filter_map(Conn::feed_next).fold(head, u64::min);
         self.log.lock().trim(min);
     }
@@ -290,7 +294,9 @@ impl Conn {
             self.die(q);
             return false;
         }
-        q.sub = Some(sub);
+        if alive {
+            q.sub = Some(sub); // a death in `put` ended the subscription
+        }
         alive
     }
 
@@ -301,9 +307,17 @@ impl Conn {
             .is_some_and(|s| s.cur.next < s.feed.head.load(Ordering::Acquire).min(s.cur.until))
     }
 
-    /// Notices published from now on are not for this client.
-    pub(super) fn stop_feed(&self) {
-        self.0.q.lock().end_feed();
+    /// Notices published from now on are not for this client; those before are queued,
+    /// and the subscription ends.
+    fn stop_feed(&self) {
+        let mut q = self.0.q.lock();
+        q.end_feed();
+        if self.pull(&mut q, usize::MAX) {
+            q.sub = None;
+        }
+        if !q.items.is_empty() || !q.behind.is_empty() {
+            self.schedule(q);
+        }
     }
 
     fn feed_next(&self) -> Option<u64> {

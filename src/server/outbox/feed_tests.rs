@@ -140,6 +140,52 @@ fn trimming_forgets_what_every_reader_has_read_and_only_that() {
     assert_eq!(read_all(&log, &mut cur, 6).unwrap(), ["5"]);
 }
 
+/// A connection on loopback and its client's end, which reads with a timeout.
+fn socket_pair() -> (Conn, TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (Conn::new(Arc::new(listener.accept().unwrap().0)), client)
+}
+
+fn read_lines(client: &TcpStream, n: usize) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let lines = BufReader::new(client).lines().take(n);
+    lines
+        .map(|l| l.expect("a line before the timeout"))
+        .collect()
+}
+
+/// Trimming after a pass keeps what a client who subscribed during the pass, or one
+/// who unsubscribed before its notices were written, still has to get.
+#[test]
+fn a_pass_forgets_nothing_a_newer_or_leaving_subscriber_needs() {
+    let feed = Arc::new(Feed::default());
+    let now = Instant::now;
+    let ((yoda, _y), (hans, hans_end), (leia, leia_end)) =
+        (socket_pair(), socket_pair(), socket_pair());
+    feed.subscribe(&yoda, 1, "yoda");
+    feed.subscribe(&leia, 3, "leia");
+    feed.publish(notice("luke logged in", None, &[]), now());
+    let listed = feed.pass(now());
+    feed.subscribe(&hans, 2, "hans");
+    feed.publish(notice("obi logged in", None, &[]), now());
+    feed.unsubscribe(&leia);
+    for conn in listed {
+        conn.write(By::Feed);
+    }
+    feed.passed();
+    assert!(hans.send(Out::Line(b"hans: after\n".to_vec().into())));
+    assert_eq!(read_lines(&hans_end, 2), ["obi logged in", "hans: after"]);
+    assert!(leia.send(Out::Line(b"Bye, leia!\n".to_vec().into())));
+    let got = read_lines(&leia_end, 3);
+    assert_eq!(got, ["luke logged in", "obi logged in", "Bye, leia!"]);
+    feed.unsubscribe(&yoda);
+    feed.unsubscribe(&hans);
+}
+
 /// Over a socket: notices published before a line arrive before it, those after it
 /// after it, and none published after the close.
 #[test]

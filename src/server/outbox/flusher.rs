@@ -141,11 +141,10 @@ impl Loop {
                 self.write(conn, By::Handed);
             }
             for feed in due {
-                let subs = feed.pass(now);
-                for conn in &subs {
-                    self.write(conn.clone(), By::Feed);
+                for conn in feed.pass(now) {
+                    self.write(conn, By::Feed);
                 }
-                feed.passed(&subs);
+                feed.passed();
             }
             if now >= self.next_check {
                 self.expire(now);
