@@ -14,8 +14,8 @@
 //! Names are coloured (one colour per name), unless `NO_COLOR` is set or `TERM` is
 //! `dumb`. Scripted mode never comes here: its lines are printed exactly as received.
 //! An offline message shows when it was sent (its event carries the time; one stored
-//! before times were kept shows the time it is printed); `RDM` lines have theirs in the
-//! text.
+//! before times were kept shows the time it is printed). An `RDM` line starts with the
+//! clock of the time at its end: `[16:05] #1; hans: hi at 1 Jun 2022 16:05:00.`
 
 use chrono::{Local, TimeZone};
 
@@ -73,6 +73,19 @@ impl Look {
             }
         };
         format!("{} {body}", self.paint("2", &format!("[{time}]")))
+    }
+
+    /// An `RDM` line (`#1; hans: hi at 1 Jun 2022 16:05:00.`) stamped with the clock of
+    /// its own time, the sender's name coloured; `None` for any other line.
+    pub fn history(&self, line: &str) -> Option<String> {
+        let (number, rest) = line.split_once("; ")?;
+        number.strip_prefix('#')?.parse::<u64>().ok()?;
+        let (from, _) = rest.split_once(": ").filter(|(from, _)| is_user(from))?;
+        let (_, stamp) = rest.strip_suffix('.')?.rsplit_once(" at ")?;
+        let at = chrono::NaiveDateTime::parse_from_str(stamp, "%d %b %Y %H:%M:%S").ok()?;
+        let time = at.format("%H:%M").to_string();
+        let (clock, name) = (self.paint("2", &format!("[{time}]")), self.name(from));
+        Some(format!("{clock} {number}; {name}{}", &rest[from.len()..]))
     }
 
     /// `name` in its own colour.
@@ -184,6 +197,27 @@ mod tests {
         assert!(!PLAIN
             .compose("16:05", &Kind::Broadcast, "hans", "hi")
             .contains('\x1b'));
+    }
+
+    #[test]
+    fn a_history_line_starts_with_its_own_time() {
+        let line = "#12; hans: meet at 10 at 1 Jun 2022 16:05:09.";
+        let want = "[16:05] #12; hans: meet at 10 at 1 Jun 2022 16:05:09.";
+        assert_eq!(PLAIN.history(line).as_deref(), Some(want));
+        let late = "#3; yoda: x at 21 Dec 2025 07:59:59.";
+        assert!(PLAIN
+            .history(late)
+            .unwrap()
+            .starts_with("[07:59] #3; yoda: x"));
+        for other in [
+            "Broadcast messages since 1 Jun 2022 16:00:00:",
+            "room-1:",
+            "no new message",
+            "1 yoda: Networks is awesome",
+            "#1; not a user: x at 1 Jun 2022 16:05:00.",
+        ] {
+            assert_eq!(PLAIN.history(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -123,10 +123,14 @@ impl Printer {
         let _ = out.flush();
     }
 
-    /// Prints several lines.
+    /// Prints several lines (a reply's); on a terminal, history lines with their time.
     pub fn lines(&self, lines: &[String]) {
+        let look = self.sink().look;
         for l in lines {
-            self.line(l);
+            match look.and_then(|look| look.history(l)) {
+                Some(stamped) => self.line(&stamped),
+                None => self.line(l),
+            }
         }
     }
 

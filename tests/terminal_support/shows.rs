@@ -1,5 +1,5 @@
 //! What the client shows on a terminal (BEHAVIOUR §1 "On a terminal"): times (for an
-//! offline message, when it was sent), the kinds of chat line, colours, upload bars, the
+//! offline message, when it was sent; for a history line, its own), the kinds of chat line, colours, upload bars, the
 //! idle warning, help and did-you-mean, the lockout's duration.
 
 use super::common::{self, password, Client, TestServer};
@@ -170,6 +170,29 @@ fn an_offline_message_shows_the_time_it_was_sent() {
     let mut bin = common::Bin::connect(s.addr, s.dir.path());
     bin.login("luke", password("luke"));
     assert_eq!(bin.expect("from the past"), "hans: from the past");
+}
+
+/// An `RDM` line starts with the clock of the time it carries; scripted mode is as ever.
+#[test]
+fn a_history_line_starts_with_the_time_it_was_sent() {
+    let s = TestServer::start();
+    let t = Tmux::new();
+    let yoda = t.client("yoda", s.addr.port(), s.dir.path(), &[("NO_COLOR", "1")]);
+    yoda.login("yoda", password("yoda"));
+    yoda.line("BCM for the record");
+    yoda.expect("Broadcast message, #1 broadcast at");
+    yoda.line("RDM b 1 Jun 2022 16:00:00");
+    let screen = yoda.expect("#1; yoda: for the record at");
+    let row = rows(&screen)
+        .into_iter()
+        .find(|r| r.contains("#1; yoda: for the record at"))
+        .unwrap();
+    let clock = &row[row.len() - 9..row.len() - 4];
+    assert_eq!(&row[..8], format!("[{clock}] "), "{screen}");
+    let mut bin = common::Bin::connect(s.addr, s.dir.path());
+    bin.login("luke", password("luke"));
+    bin.send("RDM b 1 Jun 2022 16:00:00");
+    assert!(bin.expect("#1;").starts_with("#1; yoda: for the record at"));
 }
 
 #[test]
