@@ -260,6 +260,7 @@ fn killed_client_is_logged_out() {
 
 #[test]
 fn server_full_refuses_cleanly() {
+    common::cluster_mode::single_node("--max-clients counts one server's connections");
     let s = TestServer::with(|c| c.max_clients = 2);
     let _a = Client::login(s.addr, "yoda", "wise");
     let _b = Client::login(s.addr, "hans", "indiana#jones");
@@ -300,6 +301,9 @@ fn over_long_line_disconnects_only_that_client() {
 
 #[test]
 fn shutdown_tells_every_client() {
+    common::cluster_mode::single_node(
+        "State::shutdown is one server's SIGTERM; in a cluster it stops one node (SHT, which stops all, is in cluster_features)",
+    );
     let s = TestServer::start();
     let mut yoda = Client::login(s.addr, "yoda", "wise");
     let mut idle = Client::connect(s.addr);

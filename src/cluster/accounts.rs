@@ -10,6 +10,13 @@ use crate::server::store::Queued;
 use redis::Script;
 use std::time::Duration;
 
+/// Sign-up: the account, and its place in the order credentials.txt lists them.
+const ADD: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+";
+
 const FAIL: &str = r"
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local f = redis.call('INCR', KEYS[1])
@@ -30,13 +37,15 @@ return 1
 impl RedisStore {
     /// Adds an account unless the name is taken; true if it was added.
     pub fn add_account(&self, name: &str, secret: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
-            redis::cmd("HSETNX")
-                .arg(key(&["accounts"]))
+        let added: i64 = self.with(|c| {
+            Script::new(ADD)
+                .key(key(&["accounts"]))
+                .key(key(&["accounts_order"]))
                 .arg(name)
                 .arg(secret)
-                .query(c)
-        })
+                .invoke(c)
+        })?;
+        Ok(added == 1)
     }
 
     /// Whether `name` has an account.
@@ -59,12 +68,33 @@ impl RedisStore {
         })
     }
 
-    /// Every account, sorted by name (for `export`).
+    /// Every account in the order they were added, as a single server's
+    /// credentials.txt has them (for `export`); any without a place in that order (added
+    /// before it was kept) follow, sorted by name.
     pub fn accounts(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut all: Vec<(String, String)> =
+        let all: std::collections::HashMap<String, String> =
             self.with(|c| redis::cmd("HGETALL").arg(key(&["accounts"])).query(c))?;
-        all.sort();
-        Ok(all)
+        let order: Vec<String> = self.with(|c| {
+            redis::cmd("LRANGE")
+                .arg(key(&["accounts_order"]))
+                .arg(0)
+                .arg(-1)
+                .query(c)
+        })?;
+        let mut placed = std::collections::HashSet::new();
+        let mut out: Vec<(String, String)> = order
+            .into_iter()
+            .filter_map(|n| Some((all.get(&n)?.clone(), n)))
+            .filter(|(_, n)| placed.insert(n.clone()))
+            .map(|(secret, n)| (n, secret))
+            .collect();
+        let mut rest: Vec<(String, String)> = all
+            .into_iter()
+            .filter(|(n, _)| !placed.contains(n))
+            .collect();
+        rest.sort();
+        out.extend(rest);
+        Ok(out)
     }
 
     /// Counts a failed password for `name` against `attempts`, locking for `block`.

@@ -101,6 +101,9 @@ pub fn export(store: &RedisStore, dir: &Path) -> Result<Exported, ExportError> {
         )?;
         done.rooms += 1;
     }
+    // As a single server's DATA_DIR, which always has it.
+    let threads = dir.join("threads");
+    fs::create_dir_all(&threads).map_err(|e| ExportError::File(threads, e))?;
     for title in store.thread_titles()? {
         if !crate::names::valid_name(&title) {
             log::warn!("export: thread title {title:?} is not a safe file name; skipped");

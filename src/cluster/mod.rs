@@ -10,6 +10,7 @@
 //!   the append.
 //! - [`forum`]: threads as their file text, changed by compare-and-set.
 //! - [`export`]: the cluster's data written out as a single server's files.
+//! - [`userlog`]: userlog.txt in the shared DATA_DIR, listing every node's users.
 //! - [`bus`]: one `PUBLISH` per message, one subscriber thread per node that hands what
 //!   arrives to the node's own fan-out, so a broadcast costs O(nodes) Redis operations.
 //!
@@ -27,6 +28,7 @@ pub mod export;
 pub mod forum;
 pub mod logs;
 pub mod presence;
+pub mod userlog;
 
 /// The integration tests' redis-server, shared rather than copied.
 #[cfg(test)]

@@ -343,6 +343,11 @@ impl State {
     /// track of here too: recorded where the answer will come, forgotten when withdrawn
     /// or answered.
     fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
+        if let (Target::Presence { about }, Event::Text { text }) = (to, event) {
+            if *text == crate::text::logged_out(about) {
+                self.0.core.lock().withdraw_requests(about);
+            }
+        }
         let reached = self.deliver_here(to.audience(), event).reached;
         let Target::User { from, to } = to else {
             return;
@@ -371,12 +376,16 @@ impl State {
             if !core.roster.left_elsewhere(user, now) {
                 continue; // logged in here meanwhile
             }
+            core.withdraw_requests(user);
             core.presence(user, &crate::text::logged_out(user));
         }
         drop(core);
         for user in users {
             let gone = crate::text::logged_out(user);
             self.announce(&format!("{gone} (node gone, noticed by {by})"));
+        }
+        if let Err(e) = self.write_userlog("") {
+            log::error!("cannot write userlog.txt: {e}");
         }
     }
 }

@@ -101,13 +101,19 @@ impl Core {
         if !self.roster.log_out(user, conn, now) {
             return false;
         }
+        self.withdraw_requests(user);
+        self.presence(user, &crate::text::logged_out(user));
+        true
+    }
+
+    /// `user` left (here, or on another node): the private-chat requests they made are
+    /// withdrawn from those asked on this node, and the ones made to them forgotten.
+    pub fn withdraw_requests(&mut self, user: &str) {
         for (_, asked) in self.pending_private.iter().filter(|(a, _)| a == user) {
             let from = user.to_string();
             self.send_event(asked, &Event::PrivateWithdrawn { from });
         }
         self.pending_private.retain(|(a, b)| a != user && b != user);
-        self.presence(user, &crate::text::logged_out(user));
-        true
     }
 }
 
@@ -293,8 +299,13 @@ impl State {
         }
     }
 
-    fn write_userlog(&self, text: &str) -> std::io::Result<()> {
+    /// Writes userlog.txt: `text`, this server's users; a cluster node writes every
+    /// node's users from Redis instead (`cluster::userlog`).
+    pub(super) fn write_userlog(&self, text: &str) -> std::io::Result<()> {
         let dir = &self.0.config.data_dir;
+        if let Some(node) = &self.0.node {
+            return crate::cluster::userlog::write(&node.store, dir);
+        }
         let tmp = dir.join(".userlog.txt.tmp");
         std::io::Write::write_all(
             &mut super::store::files::create_fresh(&tmp)?,

@@ -12,6 +12,7 @@
 )]
 
 pub mod cluster;
+pub mod cluster_mode;
 pub mod redis_server;
 
 use chinwag::protocol::{self, Command, Event, Request, Response, ServerMsg, Then};
@@ -54,6 +55,8 @@ pub struct TestServer {
     pub state: State,
     pub dir: tempfile::TempDir,
     thread: Option<JoinHandle<()>>,
+    /// `CHINWAG_TEST_CLUSTER`: the other nodes and their Redis (see [`cluster_mode`]).
+    nodes: Option<cluster_mode::Nodes>,
 }
 
 impl TestServer {
@@ -79,6 +82,16 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
+        if let Some(n) = cluster_mode::nodes() {
+            let (first, nodes) = cluster_mode::start(dir.path(), &config, n);
+            return TestServer {
+                addr: first.addr,
+                state: first.state,
+                dir,
+                thread: Some(first.thread),
+                nodes: Some(nodes),
+            };
+        }
         let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = State::open(config).unwrap();
@@ -89,11 +102,17 @@ impl TestServer {
             state,
             dir,
             thread: Some(thread),
+            nodes: None,
         }
     }
 
+    /// DATA_DIR/`name`; in cluster mode, for what the cluster keeps in Redis, the file
+    /// as `chinwag-server export` writes it now.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        match &self.nodes {
+            Some(nodes) if cluster_mode::in_redis(name) => nodes.exported(name),
+            _ => self.dir.path().join(name),
+        }
     }
 
     /// Shuts down and returns the data directory for a restart.
@@ -107,6 +126,9 @@ impl TestServer {
         self.state.shutdown();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(nodes) = self.nodes.take() {
+            nodes.stop();
         }
     }
 }
@@ -129,7 +151,7 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        Client::over(TcpStream::connect(addr).unwrap())
+        Client::over(TcpStream::connect(cluster_mode::route(addr)).unwrap())
     }
 
     /// A client on a connected socket, with the read timeout every test relies on.
@@ -513,8 +535,9 @@ impl Bin {
     /// Starts `chinwag` with `args` in `dir`, with extra environment variables (e.g.
     /// `CHINWAG_UDP_LOSS`).
     pub fn start_with_env(args: &[String], dir: &Path, env: &[(&str, &str)]) -> Bin {
+        let args: Vec<String> = args.iter().map(|a| cluster_mode::route_port(a)).collect();
         let mut child = Proc::new(env!("CARGO_BIN_EXE_chinwag"))
-            .args(args)
+            .args(&args)
             .current_dir(dir)
             .env("CHINWAG_TOKEN_WAIT", TOKEN_WAIT)
             .envs(env.iter().copied())
@@ -700,7 +723,7 @@ impl Client {
         let sock =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         sock.bind(&SocketAddr::new(local, 0).into()).unwrap();
-        sock.connect(&addr.into()).unwrap();
+        sock.connect(&cluster_mode::route(addr).into()).unwrap();
         Client::over(sock.into())
     }
 }
@@ -715,7 +738,7 @@ pub struct Link {
 
 impl Link {
     pub fn connect(addr: SocketAddr) -> Option<Link> {
-        let s = TcpStream::connect(addr).ok()?;
+        let s = TcpStream::connect(cluster_mode::route(addr)).ok()?;
         s.set_read_timeout(Some(WAIT)).ok()?;
         Some(Link {
             w: BufWriter::new(s.try_clone().ok()?),

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     child: Option<Child>,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    /// The temp dir `dir` is in, removed on drop (none for [`RedisServer::start_in`]).
+    _temp: Option<tempfile::TempDir>,
     /// `Some(port)`: listening on 127.0.0.1:port as well.
     port: Option<u16>,
 }
@@ -26,9 +28,20 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits (at most 10 s) until it answers.
     pub fn start() -> RedisServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = RedisServer::start_in(temp.path().to_path_buf());
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts one on `dir` (created if missing), reloading the append-only file a
+    /// server before it left there: a test server's restart keeps its Redis's data.
+    pub fn start_in(dir: PathBuf) -> RedisServer {
+        std::fs::create_dir_all(&dir).expect("redis dir");
         let mut server = RedisServer {
             child: None,
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
+            _temp: None,
             port: None,
         };
         server.restart();
@@ -42,9 +55,11 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let temp = tempfile::tempdir().expect("temp dir");
         let mut server = RedisServer {
             child: None,
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir: temp.path().to_path_buf(),
+            _temp: Some(temp),
             port: Some(port),
         };
         server.restart();
@@ -59,7 +74,7 @@ impl RedisServer {
             .args(["--port", &port, "--bind", "127.0.0.1", "--unixsocket"])
             .arg(self.socket())
             .args(["--dir"])
-            .arg(self.dir.path())
+            .arg(&self.dir)
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .args(["--save", ""])
             .stdout(Stdio::null())
@@ -79,7 +94,7 @@ impl RedisServer {
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.path().join("redis.sock")
+        self.dir.join("redis.sock")
     }
 
     fn wait_until_up(&self) {

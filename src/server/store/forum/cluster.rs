@@ -4,7 +4,8 @@
 //! are files in DATA_DIR/uploads, which the nodes share.
 //!
 //! Nothing is cached: every read asks Redis. An upload's name is reserved on this node
-//! while its data arrives; across nodes the body is linked into place only if no file
+//! while its data arrives, and on the others by the lock its temp file holds in the
+//! shared folder (a lock a dead node held is gone with it); the body is linked into place only if no file
 //! of that name is there (`hard_link` fails on an existing name), so two nodes uploading
 //! one name at once cannot overwrite each other, and the upload is recorded in its
 //! thread only once the body is in place.
@@ -104,6 +105,9 @@ impl UploadHome for Home {
         let dest = dir.join(&target.file);
         fs::hard_link(temp, &dest).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => ForumError::FileExists,
+            // The thread was removed (its uploads folder, the temp file in it, moved
+            // away) while the data came; maybe made again since, but not this one.
+            io::ErrorKind::NotFound => ForumError::NoThread,
             _ => ForumError::Io(e),
         })?;
         let _ = fs::remove_file(temp);
@@ -191,13 +195,12 @@ impl RedisForum {
         if !self.home.reserved.lock().insert(key.clone()) {
             return Err(ForumError::FileExists);
         }
-        let opened = (|| {
-            let dir = self.home.uploads_dir.join(title);
-            files::create_dir(&dir)?;
-            let temp = dir.join(format!(".{file}.part-{}", unique_suffix()));
-            let out = File::create_new(&temp)?;
-            Ok::<_, io::Error>((temp, out))
-        })();
+        let dir = self.home.uploads_dir.join(title);
+        let opened = match uploading_elsewhere(&dir, file) {
+            Ok(true) => Err(ForumError::FileExists),
+            Ok(false) => new_part(&dir, file).map_err(ForumError::Io),
+            Err(e) => Err(ForumError::Io(e)),
+        };
         let (temp, out) = opened.inspect_err(|_| {
             self.home.reserved.lock().remove(&key);
         })?;
@@ -242,6 +245,43 @@ impl RedisForum {
         }
         Ok(disk::empty_dir(&self.home.uploads_dir)?)
     }
+}
+
+/// The temp file of an upload to `dir`/`file`, locked (`flock`) for as long as the
+/// upload holds it open, so other nodes see the name is taken.
+fn new_part(dir: &Path, file: &str) -> io::Result<(PathBuf, File)> {
+    files::create_dir(dir)?;
+    let temp = dir.join(format!(".{file}.part-{}", unique_suffix()));
+    let out = File::create_new(&temp)?;
+    out.lock()?;
+    Ok((temp, out))
+}
+
+/// Whether another node is uploading `file` into `dir` (the nodes share it): a temp
+/// file of that name that is locked. One nobody holds was left by a node that died
+/// (its locks went with it), and is removed.
+fn uploading_elsewhere(dir: &Path, file: &str) -> io::Result<bool> {
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        found => found?,
+    };
+    let prefix = format!(".{file}.part-");
+    for entry in entries {
+        let path = entry?.path();
+        let ours = path.file_name().and_then(|n| n.to_str());
+        if !ours.is_some_and(|n| n.starts_with(&prefix)) {
+            continue;
+        }
+        let Ok(part) = File::open(&path) else {
+            continue; // finished or dropped meanwhile
+        };
+        match part.try_lock() {
+            Ok(()) => disk::remove_file_if_exists(&path)?,
+            Err(fs::TryLockError::WouldBlock) => return Ok(true),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 impl crate::server::store::ForumStore for RedisForum {

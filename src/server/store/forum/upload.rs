@@ -90,8 +90,9 @@ impl Upload {
         let out = self.out.take().ok_or_else(closed)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        drop(file);
+        // Kept open (and a cluster's lock on it held) until the file is in place.
         self.shared.publish(&self.target, &self.temp)?;
+        drop(file);
         self.done = true;
         Ok(())
     }
