@@ -428,12 +428,12 @@ fn chaos_leaves_the_server_serving_with_its_threads_and_presence_intact() {
     }
     // One thread per client (the outbox has no writer thread per connection).
     eventually("threads back to baseline plus the pair's 2", || {
-        s.state.connections() == 2 && threads() == baseline + 2
+        s.connections() == 2 && threads() == baseline + 2
     });
     drop(alice);
     drop(bob);
     eventually("threads back to the baseline", || {
-        s.state.connections() == 0 && threads() == baseline
+        s.connections() == 0 && threads() == baseline
     });
     eventually("userlog.txt to be empty", || {
         std::fs::read_to_string(s.path("userlog.txt"))

@@ -241,7 +241,7 @@ fn sample_interaction_of_the_forum_assignment_with_two_real_clients() {
     assert_eq!(obi.exit_code(), 0);
 
     // The forum short form wipes threads and uploads; credentials stay, sign-up included.
-    eventually("the server to stop", || s.state.connections() == 0);
+    eventually("the server to stop", || s.connections() == 0);
     assert!(s.state.is_shutting_down());
     assert!(tree(&s.path("threads")).is_empty());
     assert!(tree(&s.path("uploads")).is_empty());
@@ -427,7 +427,7 @@ fn sht_tells_every_client_and_only_the_short_form_wipes_the_forum() {
                 break;
             }
         }
-        eventually("the server to stop", || s.state.connections() == 0);
+        eventually("the server to stop", || s.connections() == 0);
         assert_eq!(s.path("threads/3331").exists(), !wipe, "wipe={wipe}");
         assert_eq!(s.path("uploads/3331/f.txt").exists(), !wipe, "wipe={wipe}");
         assert!(s.path("credentials.txt").is_file());

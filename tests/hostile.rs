@@ -107,7 +107,7 @@ fn a_flood_that_never_reads_is_disconnected_and_the_server_serves_on() {
     }
     let mut yoda = Client::login(s.addr, "yoda", "wise");
     assert_eq!(yoda.lines(Command::WhoElse).len(), 1);
-    common::eventually("the flooder to be dropped", || s.state.connections() == 1);
+    common::eventually("the flooder to be dropped", || s.connections() == 1);
     println!("flooder sent {sent} commands before it was dropped");
 }
 
@@ -307,7 +307,7 @@ fn garbage_gets_an_error_or_a_disconnect_and_the_server_serves_on() {
             let mut yoda = Client::login(s.addr, "yoda", "wise");
             assert!(yoda.call(Command::WhoElse).ok, "{what}");
             drop(yoda);
-            common::eventually("the connections to close", || s.state.connections() == 0);
+            common::eventually("the connections to close", || s.connections() == 0);
         }
     }
 }
@@ -444,7 +444,7 @@ fn hostile_names_are_refused_by_every_command_that_takes_one() {
     assert_eq!(outside, ["data"]);
     assert!(!Path::new("/tmp/chinwag-escape").exists());
     assert!(!Path::new("/x").exists() && !Path::new("/b").exists());
-    let threads: Vec<_> = std::fs::read_dir(data.join("threads"))
+    let threads: Vec<_> = std::fs::read_dir(s.path("threads"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();

@@ -209,7 +209,7 @@ fn a_connection_that_never_logs_in_is_closed() {
     }
     assert!(idle.read().is_none(), "closed after the goodbye");
     assert!(started.elapsed() < Duration::from_secs(5));
-    common::eventually("the socket is forgotten", || s.state.connections() == 1);
+    common::eventually("the socket is forgotten", || s.connections() == 1);
     assert!(yoda.call(Command::WhoElse).ok);
 }
 
@@ -231,7 +231,7 @@ fn one_address_cannot_fill_the_server_before_login() {
     // with all of them, 15 told and closed (replaced, or refused while replaced ones were
     // still closing).
     common::eventually("the flood is cut to its share", || {
-        closed(&flood) == 15 && s.state.connections() == 5
+        closed(&flood) == 15 && s.connections() == 5
     });
     let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let mut others: Vec<Client> = ["yoda", "hans", "luke"]

@@ -994,6 +994,9 @@ fn rooms_and_history_survive_a_restart() {
 
 #[test]
 fn torn_lines_left_by_a_crash_are_cut_and_numbering_continues() {
+    common::cluster_mode::single_node(
+        "a single server's files after a crash (a cluster's logs are in Redis)",
+    );
     let s = TestServer::start();
     let t0 = populate(s.addr);
     let dir = s.stop();
@@ -1199,6 +1202,9 @@ fn dir_with_broadcasts(n: i64) -> (tempfile::TempDir, impl Fn(i64) -> String) {
 
 #[test]
 fn rdm_longer_than_one_protocol_line_reaches_the_client_whole_and_in_order() {
+    common::cluster_mode::single_node(
+        "writes a single server's messagelog.txt before it starts (a cluster's history is in Redis)",
+    );
     // 3,000 lines of ~60 bytes: far more than one 64 KiB protocol line.
     let (dir, time_of) = dir_with_broadcasts(3000);
     let s = TestServer::in_dir(dir, |_| {});

@@ -220,6 +220,39 @@ fn read_offline_entry(entry: String) -> Queued {
     timed.unwrap_or_else(|| Queued::new(entry, None))
 }
 
+/// The login throttle across nodes: one failed password from an address, kept for
+/// `window` (a sorted set per address, scored by time); true if the address has used
+/// up `limit` in the window, counting this one's nodes and every other's.
+const THROTTLE: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('ZCARD', KEYS[1])
+";
+
+impl RedisStore {
+    /// Failed passwords from `ip` in the last `window` on every node, after counting one
+    /// more when `failed` (`member` tells it apart from others at the same instant).
+    pub fn address_failures(
+        &self,
+        ip: std::net::IpAddr,
+        (now_ms, window): (i64, Duration),
+        failed: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| {
+            Script::new(THROTTLE)
+                .key(key(&["throttle", &ip.to_string()]))
+                .arg(now_ms)
+                .arg(window.as_millis() as u64)
+                .arg(failed.unwrap_or(""))
+                .arg(if failed.is_some() { "1" } else { "0" })
+                .invoke(c)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::RedisServer;

@@ -81,7 +81,7 @@ impl State {
     fn check_password(&self, conn: ConnId, re: u64, name: &str, pw: &str, peer: &Peer) -> Reply {
         let now = Instant::now();
         let ip = peer.addr.ip();
-        if self.0.login_throttle.lock().blocked(ip, now) {
+        if self.address_throttled(ip, now, false) {
             self.announce(&text::login_throttled(name, ip));
             return Reply::err(text::TOO_MANY_LOGINS).then(Then::Exit { code: 1 });
         }
@@ -97,7 +97,7 @@ impl State {
             (Err(e), _) | (_, Err(e)) => return unavailable(&e),
         };
         if !accounts::verify(&stored, pw) {
-            self.0.login_throttle.lock().record_failure(ip, now);
+            self.address_throttled(ip, now, true);
             return self.wrong_password(name, now);
         }
         match self.0.store.accounts().login_succeeded(name, now) {
@@ -120,6 +120,30 @@ impl State {
             core.come_online(name, conn, peer, re);
         }
         self.welcome(name, peer)
+    }
+
+    /// The login throttle: whether `ip` has used up its failed passwords, after counting
+    /// one more if `failed`. A cluster counts them in Redis, over every node (else an
+    /// address would get an allowance per node, and its failures on all of them would
+    /// still count against the account); while Redis is unreachable, per node.
+    fn address_throttled(&self, ip: std::net::IpAddr, now: Instant, failed: bool) -> bool {
+        let limit = u64::from(self.config().login_throttle);
+        if let (Some(node), true) = (self.node(), limit > 0) {
+            let at = (
+                chrono::Utc::now().timestamp_millis(),
+                super::throttle::LOGIN_WINDOW,
+            );
+            let member = failed.then(|| format!("{} {}", node.name, failure_id()));
+            match node.store.address_failures(ip, at, member.as_deref()) {
+                Ok(n) => return n >= limit,
+                Err(e) => log::warn!("login throttle: {e}"),
+            }
+        }
+        let mut throttle = self.0.login_throttle.lock();
+        if failed {
+            throttle.record_failure(ip, now);
+        }
+        throttle.blocked(ip, now)
     }
 
     /// Counts a wrong password against the account: retry, or locked out.
@@ -195,6 +219,12 @@ impl State {
         };
         Reply::line(line).then(Then::Exit { code: 0 })
     }
+}
+
+/// Tells this node's failed passwords apart (in the cluster's throttle).
+fn failure_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A login the store could not answer: the client is told to try later, and exits.

@@ -111,8 +111,17 @@ impl TestServer {
     pub fn path(&self, name: &str) -> PathBuf {
         match &self.nodes {
             Some(nodes) if cluster_mode::in_redis(name) => nodes.exported(name),
-            _ => self.dir.path().join(name),
+            _ => self.state.config().data_dir.join(name),
         }
+    }
+
+    /// Open connections, on every node in cluster mode.
+    pub fn connections(&self) -> usize {
+        let others = self
+            .nodes
+            .as_ref()
+            .map_or(0, |n| n.others.iter().map(|o| o.state.connections()).sum());
+        self.state.connections() + others
     }
 
     /// Shuts down and returns the data directory for a restart.
