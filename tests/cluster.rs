@@ -84,8 +84,8 @@ fn every_nodes_credentials_are_added_once_and_export_writes_them() {
     );
     let exported = std::fs::read_to_string(out.path().join("credentials.txt")).unwrap();
     let mut want: Vec<String> = CREDENTIALS.lines().map(str::to_string).collect();
+    // In the order they were added: a's file, then what b's added.
     want.push("rey scavenger".into());
-    want.sort();
     assert_eq!(
         exported.lines().collect::<Vec<_>>(),
         want,

@@ -444,7 +444,7 @@ fn hostile_names_are_refused_by_every_command_that_takes_one() {
     assert_eq!(outside, ["data"]);
     assert!(!Path::new("/tmp/chinwag-escape").exists());
     assert!(!Path::new("/x").exists() && !Path::new("/b").exists());
-    let threads: Vec<_> = std::fs::read_dir(s.path("threads"))
+    let threads: Vec<_> = std::fs::read_dir(s.data("threads"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();

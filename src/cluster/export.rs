@@ -192,9 +192,10 @@ mod tests {
         );
         assert_eq!(done.skipped, ["../evil"]);
         let read = |name: &str| fs::read_to_string(dir.path().join(name)).unwrap();
+        // In the order they were added, as a single server's sign-ups append.
         assert_eq!(
             read("credentials.txt"),
-            "hans $argon2id$v=19$x\nyoda wise\n"
+            "yoda wise\nhans $argon2id$v=19$x\n"
         );
         assert_eq!(read("threads/3331"), "yoda\n1 yoda: Networks\n");
         let line = read("messagelog.txt");

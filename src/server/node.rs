@@ -343,7 +343,7 @@ impl State {
     /// track of here too: recorded where the answer will come, forgotten when withdrawn
     /// or answered.
     fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
-        if let (Target::Presence { about }, Event::Text { text }) = (to, event) {
+        if let (Target::Presence { about }, Event::Text { text, .. }) = (to, event) {
             if *text == crate::text::logged_out(about) {
                 self.0.core.lock().withdraw_requests(about);
             }

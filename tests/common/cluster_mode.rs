@@ -25,8 +25,11 @@ use std::thread::JoinHandle;
 /// The environment variable: how many nodes each test server has.
 pub const VAR: &str = "CHINWAG_TEST_CLUSTER";
 
-/// Node 0's address → every node's address and the next one to hand out.
-static ROUTES: Mutex<Option<HashMap<SocketAddr, (Vec<SocketAddr>, usize)>>> = Mutex::new(None);
+/// Every node's address and the next one to hand out.
+type Route = (Vec<SocketAddr>, usize);
+
+/// Node 0's address → its cluster's [`Route`].
+static ROUTES: Mutex<Option<HashMap<SocketAddr, Route>>> = Mutex::new(None);
 
 thread_local! {
     static SINGLE: Cell<bool> = const { Cell::new(false) };

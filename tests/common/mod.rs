@@ -111,6 +111,14 @@ impl TestServer {
     pub fn path(&self, name: &str) -> PathBuf {
         match &self.nodes {
             Some(nodes) if cluster_mode::in_redis(name) => nodes.exported(name),
+            _ => self.dir.path().join(name),
+        }
+    }
+
+    /// [`TestServer::path`] in the configured DATA_DIR (where a test moved it).
+    pub fn data(&self, name: &str) -> PathBuf {
+        match &self.nodes {
+            Some(nodes) if cluster_mode::in_redis(name) => nodes.exported(name),
             _ => self.state.config().data_dir.join(name),
         }
     }
