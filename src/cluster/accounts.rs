@@ -148,6 +148,16 @@ impl RedisStore {
         })
     }
 
+    /// Whether `who` has blocked `whom`.
+    pub fn is_blocked(&self, who: &str, whom: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            redis::cmd("SISMEMBER")
+                .arg(key(&["blocks"]))
+                .arg(format!("{who} {whom}"))
+                .query(c)
+        })
+    }
+
     /// Every (blocker, blocked) pair, sorted.
     pub fn all_blocks(&self) -> Result<Vec<(String, String)>, StoreError> {
         let pairs: Vec<String> =

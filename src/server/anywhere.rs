@@ -46,6 +46,14 @@ impl State {
             .is_ok()
     }
 
+    /// In a cluster, whether `by` has blocked `user`, as Redis has it: a block or
+    /// unblock made on another node a moment ago holds here before its publish arrives.
+    /// `None` on one server, or when Redis cannot answer: this node's rule decides.
+    pub(super) fn cluster_blocked(&self, by: &str, user: &str) -> Option<bool> {
+        let found = self.node()?.store.is_blocked(by, user);
+        found.inspect_err(|e| log::warn!("blocks: {e}")).ok()
+    }
+
     /// Everyone logged in but `me`, on any node, that `me` may see, in login order.
     pub(super) fn everyone_but(&self, me: &str) -> Vec<Present> {
         let remote = self.0.presence.remote_online().unwrap_or_else(|e| {

@@ -35,9 +35,10 @@ impl State {
             (Ok(true), Ok(backlog)) => backlog,
             (Err(e), _) | (_, Err(e)) => return save_failed(&e),
         };
+        let blocked = self.cluster_blocked(to, from);
         let online = {
             let core = self.0.core.lock();
-            if !core.blocks.reaches(from, to) {
+            if blocked.unwrap_or_else(|| !core.blocks.reaches(from, to)) {
                 return Reply::err(text::RECIPIENT_BLOCKED_YOU);
             }
             let ev = Event::text(line.clone());

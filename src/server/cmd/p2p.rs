@@ -22,7 +22,8 @@ impl State {
         if !self.user_exists(who) {
             return Some(Reply::err(text::INVALID_USER));
         }
-        if !self.0.core.lock().blocks.visible(who, me) {
+        let blocked = self.cluster_blocked(who, me);
+        if blocked.unwrap_or_else(|| !self.0.core.lock().blocks.visible(who, me)) {
             return Some(Reply::err(text::has_blocked_you(who)));
         }
         None
@@ -144,10 +145,14 @@ impl State {
         if !self.user_exists(who) {
             return Reply::err(text::INVALID_USER);
         }
+        let blocked = self.cluster_blocked(who, me);
         let (visible, here) = {
             let core = self.0.core.lock();
             let here = core.roster.online(who).map(|o| (o.ip, o.udp_port));
-            (core.blocks.visible(who, me), here)
+            (
+                !blocked.unwrap_or_else(|| !core.blocks.visible(who, me)),
+                here,
+            )
         };
         let target = here.or_else(|| self.elsewhere(who).map(|r| (r.ip, r.udp_port)));
         let Some((ip, port)) = target.filter(|_| visible) else {
