@@ -106,6 +106,7 @@ pub fn start(dir: &Path, config: &Config, n: usize) -> (Node, Nodes) {
             c.cluster = Some(ClusterConfig {
                 url: redis.url(),
                 node: Some(((b'a' + i as u8) as char).to_string()),
+                lease: chinwag::server::node::LEASE,
             });
             start_node(c)
         })
