@@ -114,8 +114,11 @@ fn a_plain_connected_listener_takes_a_pinned_tls_asker_and_a_plain_one() {
 }
 
 /// Garbage at `port` until `stop`: random bytes, bytes that look sealed, plain packets.
+/// Returns once the first is sent, so a transfer started next meets some even when the
+/// thread would otherwise be scheduled late (a loaded machine, many tests at once).
 fn inject(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
+    let (started, first) = crossbeam_channel::bounded(1);
+    let injector = std::thread::spawn(move || {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut sent = 0;
@@ -130,10 +133,13 @@ fn inject(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
             junk[0] = [0xC8, 0xC7, junk[0]][(sent % 3) as usize];
             let _ = sock.send_to(&junk, ("127.0.0.1", port));
             sent += 1;
+            let _ = started.try_send(());
             std::thread::sleep(Duration::from_micros(200));
         }
         sent
-    })
+    });
+    first.recv_timeout(WAIT).expect("the injector sends");
+    injector
 }
 
 #[test]
