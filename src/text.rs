@@ -105,6 +105,27 @@ pub fn exported(
     )
 }
 
+/// A cluster node's start-up refusal (BEHAVIOUR §7): a wrong URL, an unreachable Redis,
+/// data of an unknown format. One line on stderr.
+pub fn cannot_join_cluster(url: &str, why: &str) -> String {
+    format!("Error. Cannot join the cluster at {url}: {why}")
+}
+
+/// `chinwag-server export` could not finish.
+pub fn export_failed(why: &str) -> String {
+    format!("Error. Export failed: {why}")
+}
+
+/// A node's console when `SHT` on another node stops the cluster.
+pub fn cluster_shutting_down(from: &str) -> String {
+    format!("Server shutting down (SHT on node {from})")
+}
+
+/// A node's console when the users of a dead node are shown logged out.
+pub fn logged_out_node_gone(user: &str, noticed_by: &str) -> String {
+    format!("{} (node gone, noticed by {noticed_by})", logged_out(user))
+}
+
 pub fn already_logged_in(user: &str) -> String {
     format!("{user} is already logged in")
 }

@@ -66,10 +66,7 @@ impl ExportArgs {
     pub fn run(&self) -> Result<String, String> {
         let fail = |e: &dyn std::fmt::Display| {
             let text = e.to_string();
-            format!(
-                "Error. Export failed: {}",
-                text.lines().next().unwrap_or_default()
-            )
+            crate::text::export_failed(text.lines().next().unwrap_or_default())
         };
         let store = RedisStore::open(&self.cluster).map_err(|e| fail(&e))?;
         let done = export(&store, &self.dir).map_err(|e| fail(&e))?;

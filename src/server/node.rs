@@ -142,13 +142,7 @@ impl Node {
     /// `accounts` of this node's credentials file that Redis does not have yet, and says
     /// the node is alive.
     pub fn join(cfg: &ClusterConfig, accounts: &[(String, String)]) -> Result<Node, String> {
-        let fail = |e: StoreError| {
-            format!(
-                "Error. Cannot join the cluster at {}: {}",
-                cfg.url,
-                one_line(&e)
-            )
-        };
+        let fail = |e: StoreError| crate::text::cannot_join_cluster(&cfg.url, &one_line(&e));
         let store = RedisStore::open(&cfg.url).map_err(fail)?;
         let name = cfg.node.clone().unwrap_or_else(|| default_name(0));
         let mut added = 0;
@@ -325,7 +319,7 @@ impl State {
         match msg {
             BusMsg::Shutdown { from } => {
                 if !self.is_shutting_down() {
-                    self.announce(&format!("Server shutting down (SHT on node {from})"));
+                    self.announce(&crate::text::cluster_shutting_down(&from));
                 }
                 self.shutdown();
             }
@@ -381,8 +375,7 @@ impl State {
         }
         drop(core);
         for user in users {
-            let gone = crate::text::logged_out(user);
-            self.announce(&format!("{gone} (node gone, noticed by {by})"));
+            self.announce(&crate::text::logged_out_node_gone(user, by));
         }
         if let Err(e) = self.write_userlog("") {
             log::error!("cannot write userlog.txt: {e}");
