@@ -148,3 +148,20 @@ pub(crate) fn bind_udp(addr: std::net::SocketAddr) -> io::Result<std::net::UdpSo
     sock.bind(&addr.into())?;
     Ok(sock.into())
 }
+
+/// Fail with `FileChanged` if the file grew, shrank or was modified since
+/// `meta` was taken (everything up to its old length has been read).
+pub(crate) fn check_unchanged(
+    file: &mut std::fs::File,
+    meta: &std::fs::Metadata,
+) -> Result<(), TransferError> {
+    let mut probe = [0u8; 1];
+    if std::io::Read::read(file, &mut probe)? != 0 {
+        return Err(TransferError::FileChanged);
+    }
+    let now = file.metadata()?;
+    if now.len() != meta.len() || now.modified().ok() != meta.modified().ok() {
+        return Err(TransferError::FileChanged);
+    }
+    Ok(())
+}

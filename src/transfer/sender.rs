@@ -11,7 +11,6 @@
 //! `REFUSED_GRACE`); any local failure sends a best-effort ABORT to the peer.
 
 use std::fs::{File, Metadata};
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -53,27 +52,8 @@ pub fn send_file_sealed(
     send(dest, token, path, loss, key, None, progress)
 }
 
-/// [`send_file`] with no loss, the peer gone after `peer_timeout` of silence (tests).
-#[cfg(test)]
-pub(crate) fn send_file_timing_out(
-    dest: SocketAddr,
-    token: &str,
-    path: &Path,
-    peer_timeout: std::time::Duration,
-) -> Result<u64, TransferError> {
-    let loss = LossConfig::default();
-    send(
-        dest,
-        token,
-        path,
-        &loss,
-        None,
-        Some(peer_timeout),
-        &mut |_, _| {},
-    )
-}
-
-fn send(
+/// [`send_file_sealed`], the peer gone after `peer_timeout` of silence if given (tests).
+pub(super) fn send(
     dest: SocketAddr,
     token: &str,
     path: &Path,
@@ -178,7 +158,7 @@ impl Link {
         let r = self.stream(&mut win, file, meta.len(), progress);
         log::debug!("send {name}: {:?} rto={}us", self.stats, win.rtt.rto);
         r?;
-        check_unchanged(file, meta)?;
+        super::check_unchanged(file, meta)?;
         self.finish(&win.hash(), win.rtt.rto)
     }
 
@@ -407,18 +387,4 @@ fn abort_error(code: u8, reason: String) -> TransferError {
         wire::ABORT_BUSY => TransferError::Busy,
         _ => TransferError::PeerAborted(reason),
     }
-}
-
-/// Fail with `FileChanged` if the file grew, shrank or was modified since
-/// `meta` was taken (everything up to its old length has been read).
-pub(super) fn check_unchanged(file: &mut File, meta: &Metadata) -> Result<(), TransferError> {
-    let mut probe = [0u8; 1];
-    if file.read(&mut probe)? != 0 {
-        return Err(TransferError::FileChanged);
-    }
-    let now = file.metadata()?;
-    if now.len() != meta.len() || now.modified().ok() != meta.modified().ok() {
-        return Err(TransferError::FileChanged);
-    }
-    Ok(())
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver as Chan, RecvTimeoutError};
 
-use super::sender::send_file_timing_out;
 use super::test_files::{random_file, same_contents, temp_dir, TempDir};
 use super::wire::{self, Packet};
 use super::*;
@@ -345,4 +344,23 @@ fn checksum_mismatch_leaves_no_file() {
         aud.events.recv_timeout(Duration::from_millis(100)),
         Err(RecvTimeoutError::Timeout)
     );
+}
+
+/// `send_file` with no loss, the peer gone after `peer_timeout` of silence (tests).
+pub(super) fn send_file_timing_out(
+    dest: SocketAddr,
+    token: &str,
+    path: &Path,
+    peer_timeout: std::time::Duration,
+) -> Result<u64, TransferError> {
+    let loss = LossConfig::default();
+    super::sender::send(
+        dest,
+        token,
+        path,
+        &loss,
+        None,
+        Some(peer_timeout),
+        &mut |_, _| {},
+    )
 }

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::sender::send_file_timing_out;
 use super::test_files::temp_dir;
 use super::tests::*;
 use super::wire::{self, Packet};
@@ -76,13 +75,13 @@ fn file_change_is_detected() {
     let mut f = fs::File::open(&p).unwrap();
     let meta = f.metadata().unwrap();
     std::io::copy(&mut f, &mut std::io::sink()).unwrap();
-    assert!(sender::check_unchanged(&mut f, &meta).is_ok());
+    assert!(check_unchanged(&mut f, &meta).is_ok());
     fs::OpenOptions::new()
         .append(true)
         .open(&p)
         .unwrap()
         .write_all(b"more")
         .unwrap();
-    let r = sender::check_unchanged(&mut f, &meta);
+    let r = check_unchanged(&mut f, &meta);
     assert!(matches!(r, Err(TransferError::FileChanged)), "{r:?}");
 }

@@ -34,7 +34,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use thread::{one_line, Entry, Thread};
+use thread::{one_line, Thread};
 
 /// Why a forum operation was refused or failed.
 #[derive(Debug)]
@@ -319,43 +319,6 @@ fn open_upload(dir: &Path, file: &str) -> Result<(File, u64), ForumError> {
         return Err(ForumError::NoFile);
     }
     Ok((handle, meta.len()))
-}
-
-/// The changes `post`, `delete` and `edit` make to a thread, whichever store keeps it.
-impl Thread {
-    /// Appends a post; its number.
-    fn add_post(&mut self, user: &str, text: &str) -> u64 {
-        self.entries.push(Entry::Post {
-            user: user.to_string(),
-            text: text.to_string(),
-        });
-        self.post_count()
-    }
-
-    /// Deletes post `n` if `user` wrote it.
-    fn delete_post(&mut self, n: u64, user: &str) -> Result<(), ForumError> {
-        let index = self.authored_post(n, user)?;
-        self.entries.remove(index);
-        Ok(())
-    }
-
-    /// Replaces the text of post `n` if `user` wrote it.
-    fn edit_post(&mut self, n: u64, user: &str, new_text: &str) -> Result<(), ForumError> {
-        let index = self.authored_post(n, user)?;
-        if let Entry::Post { text, .. } = &mut self.entries[index] {
-            *text = new_text.to_string();
-        }
-        Ok(())
-    }
-
-    /// Index of post `n` if `user` wrote it.
-    fn authored_post(&self, n: u64, user: &str) -> Result<usize, ForumError> {
-        let index = self.post_index(n).ok_or(ForumError::NoMessage(n))?;
-        match &self.entries[index] {
-            Entry::Post { user: author, .. } if author == user => Ok(index),
-            _ => Err(ForumError::NotAuthor),
-        }
-    }
 }
 
 impl Shared {

@@ -6,6 +6,8 @@
 //! stored in memory; they are derived from position when rendering, so
 //! deleting a post renumbers the later ones for free.
 
+use super::ForumError;
+
 /// One entry of a thread, in the order it was added.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Entry {
@@ -135,6 +137,48 @@ fn parse_entry(line: &str) -> Option<Entry> {
 /// Makes post text fit on one line: CR and LF become spaces.
 pub(super) fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ")
+}
+
+/// The changes `post`, `delete` and `edit` make to a thread, whichever store keeps it.
+impl Thread {
+    /// Appends a post; its number.
+    pub(super) fn add_post(&mut self, user: &str, text: &str) -> u64 {
+        self.entries.push(Entry::Post {
+            user: user.to_string(),
+            text: text.to_string(),
+        });
+        self.post_count()
+    }
+
+    /// Deletes post `n` if `user` wrote it.
+    pub(super) fn delete_post(&mut self, n: u64, user: &str) -> Result<(), ForumError> {
+        let index = self.authored_post(n, user)?;
+        self.entries.remove(index);
+        Ok(())
+    }
+
+    /// Replaces the text of post `n` if `user` wrote it.
+    pub(super) fn edit_post(
+        &mut self,
+        n: u64,
+        user: &str,
+        new_text: &str,
+    ) -> Result<(), ForumError> {
+        let index = self.authored_post(n, user)?;
+        if let Entry::Post { text, .. } = &mut self.entries[index] {
+            *text = new_text.to_string();
+        }
+        Ok(())
+    }
+
+    /// Index of post `n` if `user` wrote it.
+    pub(super) fn authored_post(&self, n: u64, user: &str) -> Result<usize, ForumError> {
+        let index = self.post_index(n).ok_or(ForumError::NoMessage(n))?;
+        match &self.entries[index] {
+            Entry::Post { user: author, .. } if author == user => Ok(index),
+            _ => Err(ForumError::NotAuthor),
+        }
+    }
 }
 
 #[cfg(test)]
