@@ -41,13 +41,11 @@ fn certificates_made_by_openssl_load_and_verify_by_name_and_ip() {
         let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
         let (server, fp) = tls_server(dir.path(), &["--tls-cert", c, "--tls-key", k]);
         assert_eq!(fp, openssl_fingerprint(&cert), "{kind}");
-        for name in ["localhost", "127.0.0.1"] {
+        // A user per name: the second login must not race the first one's logout.
+        for (name, user) in [("localhost", "vader"), ("127.0.0.1", "leia")] {
             let mut via_ca = TlsClient::with(server.addr, &Trust::Ca(cert.clone()), Some(name))
                 .unwrap_or_else(|e| panic!("{kind} {name}: {e}"));
-            assert_eq!(
-                via_ca.login("vader", password("vader")).then,
-                Then::LoggedIn
-            );
+            assert_eq!(via_ca.login(user, password(user)).then, Then::LoggedIn);
         }
         let wrong = TlsClient::with(server.addr, &Trust::Ca(cert.clone()), Some("example.org"));
         assert!(
@@ -115,9 +113,10 @@ fn a_ca_signed_chain_verifies_with_its_ca_only() {
         dir.path(),
         &["--tls-cert", &s("leaf.pem"), "--tls-key", &s("leaf.key")],
     );
-    for name in ["localhost", "127.0.0.1"] {
+    // A user per name: the second login must not race the first one's logout.
+    for (name, user) in [("localhost", "hans"), ("127.0.0.1", "yoda")] {
         let mut c = TlsClient::with(server.addr, &Trust::Ca(p("ca.pem")), Some(name)).unwrap();
-        assert_eq!(c.login("hans", password("hans")).then, Then::LoggedIn);
+        assert_eq!(c.login(user, password(user)).then, Then::LoggedIn);
     }
     assert!(TlsClient::with(server.addr, &Trust::Ca(p("other.pem")), Some("localhost")).is_err());
 }
