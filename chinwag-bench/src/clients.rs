@@ -19,7 +19,8 @@ pub use crate::driver::now_us;
 #[derive(Clone)]
 pub struct Plan {
     pub kind: Kind,
-    pub addr: SocketAddr,
+    /// Where clients connect, in turn (one address, or a cluster's nodes).
+    pub addrs: Vec<SocketAddr>,
     /// Lines carrying this marker are timed and counted; empty = time nothing.
     pub marker: &'static str,
     /// IRC: join the bench channel before counting as logged in.
@@ -79,7 +80,7 @@ impl Crowd {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             proto: plan.kind.proto(),
-            addr: plan.addr,
+            addrs: plan.addrs.clone(),
             marker: plan.marker,
             join: plan.join,
             first,
@@ -233,7 +234,7 @@ mod tests {
         let (addr, most) = fake_irc(5);
         let plan = Plan {
             kind: Kind::Ngircd,
-            addr,
+            addrs: vec![addr],
             marker: "ts=",
             join: true,
             window: 3,
@@ -262,7 +263,7 @@ mod tests {
             .port();
         let plan = Plan {
             kind: Kind::Chinwag,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], port))],
             marker: "",
             join: false,
             window: 2,

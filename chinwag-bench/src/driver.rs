@@ -38,7 +38,8 @@ const WAKE: Token = Token(usize::MAX);
 /// What a crowd's workers share.
 pub struct Shared {
     pub proto: Proto,
-    pub addr: SocketAddr,
+    /// The server's ports: client `i` connects to `addrs[i % len]` (a cluster's nodes).
+    pub addrs: Vec<SocketAddr>,
     /// Lines carrying this marker are timed and counted; empty = time nothing.
     pub marker: &'static str,
     /// IRC: join the bench channel before counting as welcomed.
@@ -198,7 +199,8 @@ impl Loop {
 
     /// Starts a non-blocking connect for client `index`.
     fn connect(&mut self, index: usize, started_us: u64, reconnects: u32) -> Result<(), String> {
-        let tcp = open(self.shared.addr, index).map_err(|e| format!("connect: {e}"))?;
+        let tcp = open(self.shared.addrs[index % self.shared.addrs.len()], index)
+            .map_err(|e| format!("connect: {e}"))?;
         let sock = Sock::new(tcp, self.shared.tls.as_ref()).map_err(|e| format!("tls: {e}"))?;
         let sock = Arc::new(sock);
         let slot = self.free.pop().unwrap_or_else(|| {

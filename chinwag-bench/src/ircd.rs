@@ -17,7 +17,7 @@ pub fn find(kind: Kind) -> Option<PathBuf> {
     let (var, bin) = match kind {
         Kind::Ngircd => ("NGIRCD", "ngircd"),
         Kind::Inspircd => ("INSPIRCD", "inspircd"),
-        Kind::Chinwag | Kind::ChinwagTls => return None,
+        Kind::Chinwag | Kind::ChinwagTls | Kind::ChinwagCluster => return None,
     };
     if let Some(p) = std::env::var_os(var) {
         return Some(PathBuf::from(p));

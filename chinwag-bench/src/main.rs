@@ -80,6 +80,11 @@ pub struct Cli {
     /// sealed transfers beside plain ones).
     #[arg(long, global = true)]
     pub tls: bool,
+    /// Also measure chinwag on two cluster nodes of one redis-server, the same number of
+    /// clients split between them (a `chinwag-2-nodes` row beside `chinwag`, with the
+    /// Redis commands the run cost).
+    #[arg(long, global = true)]
+    pub cluster: bool,
     #[command(subcommand)]
     pub scenario: Scenario,
 }
@@ -102,8 +107,8 @@ impl Against {
         use procs::Kind as K;
         match self {
             Against::Both | Against::All => true,
-            Against::Chinwag => matches!(kind, K::Chinwag | K::ChinwagTls),
-            Against::Irc => !matches!(kind, K::Chinwag | K::ChinwagTls),
+            Against::Chinwag => matches!(kind, K::Chinwag | K::ChinwagTls | K::ChinwagCluster),
+            Against::Irc => !matches!(kind, K::Chinwag | K::ChinwagTls | K::ChinwagCluster),
             Against::Ngircd => kind == K::Ngircd,
             Against::Inspircd => kind == K::Inspircd,
         }
@@ -234,6 +239,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         workers: cli.workers.max(1),
         login_timeout: std::time::Duration::from_secs_f64(cli.login_timeout.max(0.1)),
         tls: cli.tls,
+        cluster: cli.cluster,
     };
     let outcome = scenarios::run(&ctx, &cli.scenario)?;
     outcome.print_table();

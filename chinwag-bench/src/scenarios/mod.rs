@@ -29,6 +29,8 @@ pub struct Ctx {
     pub login_timeout: Duration,
     /// `--tls`: chinwag over TLS too.
     pub tls: bool,
+    /// `--cluster`: chinwag on two nodes of one Redis too (the clients split between them).
+    pub cluster: bool,
 }
 
 /// Logins in flight while an InspIRCd crowd is set up: below its listen backlog of 128.
@@ -47,6 +49,9 @@ impl Ctx {
             kinds.push(Kind::Chinwag);
             if self.tls {
                 kinds.push(Kind::ChinwagTls);
+            }
+            if self.cluster {
+                kinds.push(Kind::ChinwagCluster);
             }
         }
         for (kind, path) in [
@@ -75,6 +80,7 @@ impl Ctx {
         match kind {
             Kind::Chinwag => Server::chinwag(&self.exe, clients + 64, users, false),
             Kind::ChinwagTls => Server::chinwag(&self.exe, clients + 64, users, true),
+            Kind::ChinwagCluster => Server::chinwag_cluster(&self.exe, clients + 64, users),
             Kind::Ngircd => Server::irc(kind, self.ngircd.as_deref().expect("checked")),
             Kind::Inspircd => Server::irc(kind, self.inspircd.as_deref().expect("checked")),
         }
@@ -91,7 +97,7 @@ impl Ctx {
         };
         Plan {
             kind: server.kind,
-            addr: server.addr,
+            addrs: server.addrs.clone(),
             marker,
             join,
             window,
@@ -309,19 +315,31 @@ fn check_alive(server: &mut Server, notes: &mut Vec<String>) {
 
 /// CPU of the server and of the bench itself over a measured stretch of wall time.
 pub struct Meter {
-    server_pid: u32,
+    /// The server's processes (a cluster's nodes and its Redis).
+    server_pids: Vec<u32>,
     wall: Instant,
     server0: f64,
     bench0: f64,
+    /// A cluster: the Redis socket and its commands so far.
+    redis: Option<(PathBuf, [u64; 3])>,
+}
+
+/// CPU seconds of all of `pids`.
+fn cpu_of(pids: &[u32]) -> f64 {
+    pids.iter().map(|&p| cpu_secs(p)).sum()
 }
 
 impl Meter {
     pub fn start(server: &Server) -> Meter {
+        let pids = server.pids();
         Meter {
-            server_pid: server.pid(),
+            server0: cpu_of(&pids),
+            server_pids: pids,
             wall: Instant::now(),
-            server0: cpu_secs(server.pid()),
             bench0: cpu_secs(std::process::id()),
+            redis: server
+                .redis_socket()
+                .map(|s| (s.to_path_buf(), crate::procs::redis_calls(s))),
         }
     }
 
@@ -329,7 +347,14 @@ impl Meter {
     /// bench + server used at least [`MACHINE_BOUND_CORES`] cores on average).
     pub fn put(&self, row: &mut Row) {
         let wall = self.wall.elapsed().as_secs_f64();
-        let server = cpu_secs(self.server_pid) - self.server0;
+        let server = cpu_of(&self.server_pids) - self.server0;
+        if let Some((sock, calls0)) = &self.redis {
+            let calls = crate::procs::redis_calls(sock);
+            let d = |i: usize| calls[i].saturating_sub(calls0[i]) as f64;
+            row.put("redis_cmds", d(0))
+                .put("redis_publish", d(1))
+                .put("redis_scripts", d(2));
+        }
         let bench = cpu_secs(std::process::id()) - self.bench0;
         let cores = if wall > 0.0 {
             (server + bench) / wall
