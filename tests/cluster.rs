@@ -5,6 +5,7 @@
 mod common;
 
 use chinwag::protocol::{Command, Event};
+use chinwag::server::node::{BusMsg, Target};
 use common::redis_server::RedisServer;
 use common::{password, Client, ServerProc, CREDENTIALS};
 use std::path::Path;
@@ -179,4 +180,55 @@ fn export_writes_what_every_node_saved_as_a_single_servers_files() {
         .trim_end()
         .ends_with("; hans; hi room"));
     assert_eq!(read("threads/3331"), "hans\n1 yoda: Networks is awesome\n");
+}
+
+/// Publishes `msg` on the cluster's bus as a node named "elsewhere" would.
+fn publish(redis: &RedisServer, msg: &BusMsg) {
+    let payload = serde_json::to_string(msg).unwrap();
+    redis.command(&["PUBLISH", &chinwag::cluster::bus::channel("all"), &payload]);
+}
+
+/// What crosses the bus late: a direct message for a user who is not (or no longer, or
+/// not yet) logged in on the node it reaches is kept for their login, not dropped (the
+/// sender was told it was delivered); a presence notice made before a user here logged
+/// in is not for them.
+#[test]
+fn a_late_message_is_kept_and_a_late_notice_is_not_shown() {
+    let redis = RedisServer::start();
+    let dir = data_dir(CREDENTIALS);
+    let a = ServerProc::node(dir.path(), &redis.url(), "a", &[]);
+    let deliver = |to: Target, text: &str| BusMsg::Deliver {
+        origin: "elsewhere".into(),
+        to,
+        event: Event::text(text.to_string()),
+    };
+    let dm = Target::User {
+        from: "yoda".into(),
+        to: "hans".into(),
+    };
+    publish(&redis, &deliver(dm, "yoda: kept for you"));
+    let mut luke = Client::login(a.addr, "luke", password("luke"));
+    let logged_in_ms = chrono::Utc::now().timestamp_millis();
+    let before = Target::Presence {
+        about: "leia".into(),
+        made_ms: Some(logged_in_ms - 60_000),
+    };
+    publish(&redis, &deliver(before, "leia logged in"));
+    let after = Target::Presence {
+        about: "obi".into(),
+        made_ms: Some(logged_in_ms + 60_000),
+    };
+    publish(&redis, &deliver(after, "obi logged in"));
+    assert_eq!(
+        luke.text(),
+        "obi logged in",
+        "leia's came before luke's login"
+    );
+
+    within("the message is kept", Duration::from_secs(5), || {
+        redis::from_redis_value::<Vec<String>>(redis.command(&["KEYS", "*offline*hans*"]))
+            .is_ok_and(|k| !k.is_empty())
+    });
+    let mut hans = Client::login(a.addr, "hans", password("hans"));
+    assert_eq!(hans.text(), "yoda: kept for you");
 }

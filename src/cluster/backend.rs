@@ -245,10 +245,18 @@ fn remote(o: super::presence::Online) -> RemoteUser {
 }
 
 impl ClusterLink {
-    /// Tells the other nodes' users that `user` logged in or out.
-    fn announce(&self, user: &str, text: String) {
-        let ev = crate::protocol::Event::text(text);
-        if let Err(e) = self.publish(&Audience::Presence { about: user }, &ev) {
+    /// Tells the other nodes' users that `user` logged in or out at `at_ms` (only those
+    /// who were logged in by then are told).
+    fn announce(&self, user: &str, text: String, at_ms: i64) {
+        let msg = BusMsg::Deliver {
+            origin: self.node.name.clone(),
+            to: Target::Presence {
+                about: user.to_string(),
+                made_ms: Some(at_ms),
+            },
+            event: crate::protocol::Event::text(text),
+        };
+        if let Err(e) = self.node.publish(&msg) {
             log::warn!("cannot tell the other nodes about {user}: {e}");
         }
     }
@@ -263,17 +271,19 @@ impl PresenceManager for ClusterLink {
             udp_port: peer.udp_port,
             p2p_port: peer.p2p_port,
         };
+        let now = now_ms();
         let claimed = node
             .store
-            .claim_login(user, &node.name, (now_ms(), &at), node.lease)?;
+            .claim_login(user, &node.name, (now, &at), node.lease)?;
         if claimed {
-            self.announce(user, crate::text::logged_in(user));
+            self.announce(user, crate::text::logged_in(user), now);
         }
         Ok(claimed)
     }
     fn release(&self, user: &str, _now: Instant) {
-        self.node.release(user, now_ms());
-        self.announce(user, crate::text::logged_out(user));
+        let now = now_ms();
+        self.node.release(user, now);
+        self.announce(user, crate::text::logged_out(user), now);
     }
     fn remote_online(&self) -> StoreResult<Vec<RemoteUser>> {
         let all = self.node.store.online()?;

@@ -1,12 +1,14 @@
 //! Users wherever they are logged in: this node's roster plus, in a cluster, the other
 //! nodes' (the presence manager's), for the commands that name or list users (`message`,
-//! `whoelse`, `whoelsesince`, `ATU`, `SRB`, `startprivate`, `UDP`). On a single server
+//! `whoelse`, `whoelsesince`, `ATU`, `SRB`, `startprivate`, `UDP`), and what other nodes
+//! publish, fanned out here. On a single server
 //! the presence manager knows nobody else, and these are the roster's answers.
 //!
 //! A presence manager that cannot answer (Redis unreachable) counts as nobody else being
 //! online: lists show this node's users, and a message is stored for later.
 
 use super::delivery::{Audience, RemoteUser};
+use super::node::Target;
 use super::state::State;
 use crate::protocol::Event;
 use chrono::{DateTime, Local};
@@ -44,6 +46,69 @@ impl State {
         let sent = self.0.broker.publish(&Audience::User { from, to }, ev);
         sent.inspect_err(|e| log::warn!("cannot send to {to}: {e}"))
             .is_ok()
+    }
+
+    /// A line another node published: fanned out here. Private-chat requests are kept
+    /// track of here too: recorded where the answer will come, forgotten when withdrawn
+    /// or answered.
+    pub(super) fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
+        if let (Target::Presence { about, .. }, Event::Text { text, .. }) = (to, event) {
+            if *text == crate::text::logged_out(about) {
+                self.0.core.lock().withdraw_requests(about);
+            }
+        }
+        let reached = match to {
+            Target::Presence {
+                about,
+                made_ms: Some(at),
+            } => self.0.core.lock().presence_made_at(about, event, *at),
+            _ => self.deliver_here(to.audience(), event),
+        }
+        .reached;
+        let Target::User { from, to } = to else {
+            return;
+        };
+        if let (0, Event::Text { text, .. }) = (reached, event) {
+            return self.keep_undelivered(from, to, text);
+        }
+        let mut core = self.0.core.lock();
+        let pending = &mut core.pending_private;
+        match event {
+            Event::PrivateRequest { .. } if reached > 0 => {
+                pending.insert((from.clone(), to.clone()));
+            }
+            Event::PrivateWithdrawn { .. } => {
+                pending.remove(&(from.clone(), to.clone()));
+            }
+            Event::PrivateAccepted { .. } | Event::PrivateDeclined { .. } => {
+                pending.remove(&(to.clone(), from.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// A direct message from another node that found `to` not logged in here: they
+    /// logged out, or were still logging in, after the sender looked. The sender was
+    /// told it was delivered, so it is not dropped: it goes to `to` if they are here by
+    /// now, else it waits for their login with their offline messages.
+    pub(super) fn keep_undelivered(&self, from: &str, to: &str, line: &str) {
+        let store = self.store();
+        // As `message` does: against `deliver_offline`, and behind a backlog.
+        let _writes = self.0.writes.lock();
+        let backlog = store.offline().has_offline(to).unwrap_or(true);
+        {
+            let core = self.0.core.lock();
+            if !core.blocks.reaches(from, to) {
+                return;
+            }
+            if !backlog && core.send_event(to, &Event::text(line.to_string())) {
+                return;
+            }
+        }
+        let sent = crate::server::store::unix_now();
+        if let Err(e) = store.offline().queue_offline(to, line, sent) {
+            log::error!("cannot keep a message from {from} for {to}: {e}");
+        }
     }
 
     /// In a cluster, whether `by` has blocked `user`, as Redis has it: a block or

@@ -138,7 +138,7 @@ impl Core {
                     .filter(|u| *u != from && self.blocks.reaches(from, u));
                 reached.filter_map(|u| self.conn_of(u)).for_each(&mut send);
             }
-            Audience::Presence { about } => return self.presence_fan_out(about, line),
+            Audience::Presence { about } => return self.presence_fan_out(about, line, None),
             Audience::Everybody => {
                 for conn in self.roster.conns() {
                     send(conn);
@@ -149,9 +149,15 @@ impl Core {
         done
     }
 
+    /// A presence notice from another node about what happened there at `made_ms`
+    /// (Unix ms): as [`Audience::Presence`], less the users who logged in here after it.
+    pub fn presence_made_at(&self, about: &str, ev: &Event, made_ms: i64) -> FanOut {
+        self.presence_fan_out(about, encode(ev).into(), Some(made_ms))
+    }
+
     /// A presence notice: published once to the roster's feed, which every online
     /// user's outbox reads (see `outbox::Feed`); the block rule is taken now.
-    fn presence_fan_out(&self, about: &str, line: Arc<[u8]>) -> FanOut {
+    fn presence_fan_out(&self, about: &str, line: Arc<[u8]>, made_ms: Option<i64>) -> FanOut {
         // In a login storm this runs for every login: skip the look-ups when nobody has
         // blocked anyone.
         let except = match self.blocks.is_empty() {
@@ -159,7 +165,9 @@ impl Core {
             false => self.blocks.estranged_from(about),
         };
         FanOut {
-            reached: self.roster.publish(line, about, except, Instant::now()),
+            reached: self
+                .roster
+                .publish(line, about, except, Instant::now(), made_ms),
             blocked: false,
         }
     }

@@ -68,10 +68,23 @@ pub enum BusMsg {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "audience", rename_all = "snake_case")]
 pub enum Target {
-    User { from: String, to: String },
-    Everyone { from: String },
-    Users { from: String, users: Vec<String> },
-    Presence { about: String },
+    User {
+        from: String,
+        to: String,
+    },
+    Everyone {
+        from: String,
+    },
+    Users {
+        from: String,
+        users: Vec<String>,
+    },
+    Presence {
+        about: String,
+        /// When it happened (Unix ms, the node's clock); absent from older nodes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made_ms: Option<i64>,
+    },
 }
 
 impl Target {
@@ -88,7 +101,10 @@ impl Target {
                 from: s(from),
                 users: users.to_vec(),
             },
-            Audience::Presence { about } => Target::Presence { about: s(about) },
+            Audience::Presence { about } => Target::Presence {
+                about: s(about),
+                made_ms: None,
+            },
             Audience::Everybody => return None,
         })
     }
@@ -98,7 +114,7 @@ impl Target {
             Target::User { from, to } => Audience::User { from, to },
             Target::Everyone { from } => Audience::Everyone { from },
             Target::Users { from, users } => Audience::Users { from, users },
-            Target::Presence { about } => Audience::Presence { about },
+            Target::Presence { about, .. } => Audience::Presence { about },
         }
     }
 }
@@ -330,35 +346,6 @@ impl State {
                 }
             }
             BusMsg::Block { by, user, on } => self.0.core.lock().blocks.set(&by, &user, on),
-        }
-    }
-
-    /// A line another node published: fanned out here. Private-chat requests are kept
-    /// track of here too: recorded where the answer will come, forgotten when withdrawn
-    /// or answered.
-    fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
-        if let (Target::Presence { about }, Event::Text { text, .. }) = (to, event) {
-            if *text == crate::text::logged_out(about) {
-                self.0.core.lock().withdraw_requests(about);
-            }
-        }
-        let reached = self.deliver_here(to.audience(), event).reached;
-        let Target::User { from, to } = to else {
-            return;
-        };
-        let mut core = self.0.core.lock();
-        let pending = &mut core.pending_private;
-        match event {
-            Event::PrivateRequest { .. } if reached > 0 => {
-                pending.insert((from.clone(), to.clone()));
-            }
-            Event::PrivateWithdrawn { .. } => {
-                pending.remove(&(from.clone(), to.clone()));
-            }
-            Event::PrivateAccepted { .. } | Event::PrivateDeclined { .. } => {
-                pending.remove(&(to.clone(), from.clone()));
-            }
-            _ => {}
         }
     }
 

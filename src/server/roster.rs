@@ -185,18 +185,21 @@ impl Roster {
     }
 
     /// Tells every logged-in user but `about`'s connection and the users in `except`,
-    /// through the feed (their outboxes take it from there); returns how many.
+    /// through the feed (their outboxes take it from there); returns how many. With
+    /// `made_ms` (a notice from another node), users who logged in after it are left out.
     pub fn publish(
         &self,
         line: Arc<[u8]>,
         about: &str,
         except: Box<[String]>,
         now: Instant,
+        made_ms: Option<i64>,
     ) -> usize {
         let own = self.online(about).map(|o| o.conn);
         let left_out = except.iter().filter(|u| self.is_online(u)).count();
         let reached = self.online.len() - usize::from(own.is_some()) - left_out;
-        self.feed.publish(Notice::new(line, own, except), now);
+        let notice = Notice::new(line, own, except).made_at(made_ms);
+        self.feed.publish(notice, now);
         reached
     }
 

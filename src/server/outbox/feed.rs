@@ -42,6 +42,10 @@ pub struct Notice {
     about: Option<ConnId>,
     /// Users estranged from its subject when it was published, who are not told.
     except: Box<[String]>,
+    /// When it happened (Unix ms), for a notice from another node: users who logged in
+    /// here after that did not see it happen and are not told (a notice may cross the
+    /// bus after a login it came before).
+    made_ms: Option<i64>,
 }
 
 impl Notice {
@@ -50,11 +54,22 @@ impl Notice {
             line,
             about,
             except,
+            made_ms: None,
+        }
+    }
+
+    /// The notice of something that happened at `ms` (Unix ms) on another node.
+    pub fn made_at(self, ms: Option<i64>) -> Notice {
+        Notice {
+            made_ms: ms,
+            ..self
         }
     }
 
     fn is_for(&self, cur: &Cursor) -> bool {
-        self.about != Some(cur.me) && !self.except.iter().any(|u| **u == *cur.user)
+        self.about != Some(cur.me)
+            && !self.except.iter().any(|u| **u == *cur.user)
+            && self.made_ms.is_none_or(|made| cur.since_ms <= made)
     }
 }
 
@@ -64,6 +79,8 @@ pub struct Cursor {
     pub until: u64,
     me: ConnId,
     user: Box<str>,
+    /// When its user logged in (Unix ms).
+    since_ms: i64,
 }
 
 impl Cursor {
@@ -74,6 +91,15 @@ impl Cursor {
             until: u64::MAX,
             me,
             user: user.into(),
+            since_ms: i64::MIN,
+        }
+    }
+
+    /// The same, for a user who logged in at `ms` (Unix ms).
+    pub fn logged_in_at(self, ms: i64) -> Cursor {
+        Cursor {
+            since_ms: ms,
+            ..self
         }
     }
 }
@@ -224,12 +250,14 @@ impl Feed {
     }
 
     /// `conn`, logged in as `user` on connection `me`, gets the notices published from
-    /// now on.
+    /// now on (of those made elsewhere, the ones made from now on).
     pub fn subscribe(self: &Arc<Feed>, conn: &Conn, me: ConnId, user: &str) {
         let next = self.head.load(Ordering::Acquire);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let cur = Cursor::new(next, me, user).logged_in_at(now_ms);
         conn.0.q.lock().sub = Some(Sub {
             feed: self.clone(),
-            cur: Cursor::new(next, me, user),
+            cur,
         });
         self.subs.lock().insert(conn.key(), conn.clone());
     }

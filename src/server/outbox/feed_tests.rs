@@ -46,6 +46,27 @@ fn the_first_notice_is_due_at_once_later_ones_a_linger_after_the_last_pass() {
     );
 }
 
+/// A notice from another node reached this one late: a user who logged in here after it
+/// happened is not told (else two users logging in one after the other on two nodes
+/// could each be told of the other).
+#[test]
+fn a_notice_made_elsewhere_is_only_for_those_logged_in_by_then() {
+    let t0 = Instant::now();
+    let mut log = Log::default();
+    log.publish(notice("luke logged in", None, &[]).made_at(Some(1_000)), t0);
+    log.publish(notice("leia logged in", None, &[]).made_at(Some(2_000)), t0);
+    log.publish(notice("obi logged in", None, &[]), t0);
+    let read = |since| {
+        let mut cur = Cursor::new(0, 1, "yoda").logged_in_at(since);
+        read_all(&log, &mut cur, log.head()).unwrap()
+    };
+    let all = ["luke logged in", "leia logged in", "obi logged in"];
+    assert_eq!(read(999), all);
+    assert_eq!(read(1_000), all, "the same millisecond still counts");
+    assert_eq!(read(1_500), ["leia logged in", "obi logged in"]);
+    assert_eq!(read(2_001), ["obi logged in"]);
+}
+
 #[test]
 fn a_reader_gets_notices_in_order_but_its_own_and_those_of_the_estranged() {
     let t0 = Instant::now();
