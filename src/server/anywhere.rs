@@ -68,9 +68,6 @@ impl State {
         let Target::User { from, to } = to else {
             return;
         };
-        if let (0, Event::Text { text, .. }) = (reached, event) {
-            return self.keep_undelivered(from, to, text);
-        }
         let mut core = self.0.core.lock();
         let pending = &mut core.pending_private;
         match event {
@@ -84,30 +81,6 @@ impl State {
                 pending.remove(&(to.clone(), from.clone()));
             }
             _ => {}
-        }
-    }
-
-    /// A direct message from another node that found `to` not logged in here: they
-    /// logged out, or were still logging in, after the sender looked. The sender was
-    /// told it was delivered, so it is not dropped: it goes to `to` if they are here by
-    /// now, else it waits for their login with their offline messages.
-    pub(super) fn keep_undelivered(&self, from: &str, to: &str, line: &str) {
-        let store = self.store();
-        // As `message` does: against `deliver_offline`, and behind a backlog.
-        let _writes = self.0.writes.lock();
-        let backlog = store.offline().has_offline(to).unwrap_or(true);
-        {
-            let core = self.0.core.lock();
-            if !core.blocks.reaches(from, to) {
-                return;
-            }
-            if !backlog && core.send_event(to, &Event::text(line.to_string())) {
-                return;
-            }
-        }
-        let sent = crate::server::store::unix_now();
-        if let Err(e) = store.offline().queue_offline(to, line, sent) {
-            log::error!("cannot keep a message from {from} for {to}: {e}");
         }
     }
 
