@@ -12,13 +12,13 @@ use chinwag::client::private::PrivateChat;
 use chinwag::protocol::{Command, Event, Then};
 use chinwag::tls::new_transfer_key;
 use chinwag::transfer::{self, LossConfig, RecvEvent};
-use common::{password, Bin, Client, ServerProc, CREDENTIALS, WAIT};
+use common::{password, Bin, Client, WAIT};
 use crossbeam_channel::{unbounded, Receiver};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tls_support::{printed_fingerprint, Relay, TlsClient};
+use tls_support::{data_dir, tls_server, Relay, TlsClient};
 
 fn node(me: &str) -> (PrivateChat, Receiver<String>) {
     let (tx, rx) = unbounded();
@@ -191,10 +191,8 @@ fn a_sealed_upload_drops_and_counts_injected_garbage_and_arrives_intact() {
 /// and one fresh key per upload to both sides; nothing of the kind in clear.
 #[test]
 fn the_server_passes_the_fingerprint_and_a_fresh_key_per_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
-    let server = ServerProc::start(dir.path(), &["--tls"]);
-    let fp = printed_fingerprint(&server);
+    let dir = data_dir();
+    let (server, fp) = tls_server(dir.path(), &["--tls"]);
     let mut hans = TlsClient::connect(server.addr, &fp).unwrap();
     hans.login_udp("hans", password("hans"), 40_000);
     let mut yoda = TlsClient::connect(server.addr, &fp).unwrap();
@@ -259,14 +257,22 @@ fn the_server_passes_the_fingerprint_and_a_fresh_key_per_upload() {
     assert!(matches!(r.then, Then::UdpSend { key: None, .. }), "{r:?}");
 }
 
+/// yoda asks hans, hans accepts, and yoda's first private line reaches him.
+fn private_chat_opens(yoda: &mut Bin, hans: &mut Bin) {
+    yoda.send("startprivate hans");
+    hans.expect("yoda would like to private message");
+    hans.send("y");
+    yoda.expect("Start private messaging with hans");
+    yoda.send("private hans the plans are in R2");
+    hans.expect("yoda(private): the plans are in R2");
+}
+
 /// Through the real binaries: a TLS server, two TLS clients; private chat and a sealed
 /// UDP upload while garbage is thrown at the audience's UDP port.
 #[test]
 fn real_clients_chat_privately_and_upload_over_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
-    let server = ServerProc::start(dir.path(), &["--tls-required"]);
-    let fp = printed_fingerprint(&server);
+    let dir = data_dir();
+    let (server, fp) = tls_server(dir.path(), &["--tls-required"]);
     let udp_port = {
         let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
@@ -283,12 +289,7 @@ fn real_clients_chat_privately_and_upload_over_tls() {
     let mut yoda = Bin::start(&args(0), yoda_dir.path());
     yoda.login("yoda", password("yoda"));
 
-    yoda.send("startprivate hans");
-    hans.expect("yoda would like to private message");
-    hans.send("y");
-    yoda.expect("Start private messaging with hans");
-    yoda.send("private hans the plans are in R2");
-    hans.expect("yoda(private): the plans are in R2");
+    private_chat_opens(&mut yoda, &mut hans);
 
     let data: Vec<u8> = (0..2_000_000u32)
         .map(|i| (i * 31 + (i >> 11)) as u8)
@@ -309,10 +310,8 @@ fn real_clients_chat_privately_and_upload_over_tls() {
 /// over TLS: the plain side's listener takes the pinned connection, tested above).
 #[test]
 fn a_tls_client_and_a_plain_one_chat_privately() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("credentials.txt"), CREDENTIALS).unwrap();
-    let server = ServerProc::start(dir.path(), &["--tls"]);
-    let fp = printed_fingerprint(&server);
+    let dir = data_dir();
+    let (server, fp) = tls_server(dir.path(), &["--tls"]);
     let port = server.addr.port().to_string();
     let (hans_dir, yoda_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut hans = Bin::start(&["127.0.0.1", &port].map(String::from), hans_dir.path());
@@ -321,12 +320,7 @@ fn a_tls_client_and_a_plain_one_chat_privately() {
     let mut yoda = Bin::start(&tls, yoda_dir.path());
     yoda.login("yoda", password("yoda"));
 
-    yoda.send("startprivate hans");
-    hans.expect("yoda would like to private message");
-    hans.send("y");
-    yoda.expect("Start private messaging with hans");
-    yoda.send("private hans the plans are in R2");
-    hans.expect("yoda(private): the plans are in R2");
+    private_chat_opens(&mut yoda, &mut hans);
     hans.send("private yoda received");
     yoda.expect("hans(private): received");
 }
