@@ -158,6 +158,20 @@ impl RedisStore {
         })
     }
 
+    /// For each of `whos`, whether they have blocked `whom` (one call).
+    pub fn blocked_among(&self, whos: &[&str], whom: &str) -> Result<Vec<bool>, StoreError> {
+        if whos.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pairs: Vec<String> = whos.iter().map(|who| format!("{who} {whom}")).collect();
+        self.with(|c| {
+            redis::cmd("SMISMEMBER")
+                .arg(key(&["blocks"]))
+                .arg(&pairs)
+                .query(c)
+        })
+    }
+
     /// Every (blocker, blocked) pair, sorted.
     pub fn all_blocks(&self) -> Result<Vec<(String, String)>, StoreError> {
         let pairs: Vec<String> =

@@ -23,6 +23,12 @@ pub struct Present {
     pub udp_port: u16,
 }
 
+impl AsRef<str> for Present {
+    fn as_ref(&self) -> &str {
+        &self.name
+    }
+}
+
 impl State {
     /// `user`, if logged in on another node.
     pub(super) fn elsewhere(&self, user: &str) -> Option<RemoteUser> {
@@ -40,10 +46,11 @@ impl State {
     /// Sends `ev` to `to` on another node (the block rule applies there); false if
     /// `to` is not logged in on another node or the line could not be published.
     pub(super) fn send_elsewhere(&self, from: &str, to: &str, ev: &Event) -> bool {
-        if self.elsewhere(to).is_none() {
+        let Some(there) = self.elsewhere(to) else {
             return false;
-        }
-        let sent = self.0.broker.publish(&Audience::User { from, to }, ev);
+        };
+        let at = &there.node;
+        let sent = self.0.broker.publish(&Audience::User { from, to, at }, ev);
         sent.inspect_err(|e| log::warn!("cannot send to {to}: {e}"))
             .is_ok()
     }
@@ -52,6 +59,11 @@ impl State {
     /// track of here too: recorded where the answer will come, forgotten when withdrawn
     /// or answered.
     pub(super) fn delivered_from_elsewhere(&self, to: &Target, event: &Event) {
+        if let Target::User { at: Some(at), .. } = to {
+            if self.node().is_some_and(|me| me.name != *at) {
+                return; // for the node that had the user when the sender looked
+            }
+        }
         if let (Target::Presence { about, .. }, Event::Text { text, .. }) = (to, event) {
             if *text == crate::text::logged_out(about) {
                 self.0.core.lock().withdraw_requests(about);
@@ -65,9 +77,12 @@ impl State {
             _ => self.deliver_here(to.audience(), event),
         }
         .reached;
-        let Target::User { from, to } = to else {
+        let Target::User { from, to, .. } = to else {
             return;
         };
+        if let (0, Event::Text { text, .. }) = (reached, event) {
+            return self.keep_undelivered(from, to, text);
+        }
         let mut core = self.0.core.lock();
         let pending = &mut core.pending_private;
         match event {
@@ -84,12 +99,59 @@ impl State {
         }
     }
 
+    /// A direct message from another node that found `to` no longer (or not yet) logged
+    /// in here. The sender was told it was delivered, so it is not dropped: it goes to
+    /// `to` if they are here by now, else it is kept with their offline messages, and
+    /// the node they are on now (if any) is asked to deliver those.
+    fn keep_undelivered(&self, from: &str, to: &str, line: &str) {
+        let store = self.store();
+        // As `message` does: against `deliver_offline`, and behind a backlog.
+        let _writes = self.0.writes.lock();
+        let backlog = store.offline().has_offline(to).unwrap_or(true);
+        {
+            let core = self.0.core.lock();
+            if !core.blocks.reaches(from, to) {
+                return;
+            }
+            if !backlog && core.send_event(to, &Event::text(line.to_string())) {
+                return;
+            }
+        }
+        let sent = crate::server::store::unix_now();
+        if let Err(e) = store.offline().queue_offline(to, line, sent) {
+            return log::error!("cannot keep a message from {from} for {to}: {e}");
+        }
+        drop(_writes);
+        self.nudge_offline(to);
+    }
+
     /// In a cluster, whether `by` has blocked `user`, as Redis has it: a block or
     /// unblock made on another node a moment ago holds here before its publish arrives.
     /// `None` on one server, or when Redis cannot answer: this node's rule decides.
     pub(super) fn cluster_blocked(&self, by: &str, user: &str) -> Option<bool> {
         let found = self.node()?.store.is_blocked(by, user);
         found.inspect_err(|e| log::warn!("blocks: {e}")).ok()
+    }
+
+    /// Those of `users` that `me` may see (not `me`), in their order. In a cluster as
+    /// Redis has it, so a block made on another node a moment ago holds here before its
+    /// publish arrives; on one server, or when Redis cannot answer, by this node's rule.
+    pub(super) fn visible_to<T: AsRef<str>>(&self, me: &str, users: Vec<T>) -> Vec<T> {
+        let users: Vec<T> = users.into_iter().filter(|u| u.as_ref() != me).collect();
+        let names: Vec<&str> = users.iter().map(AsRef::as_ref).collect();
+        let shared = self.node().map(|n| n.store.blocked_among(&names, me));
+        let blocked = match shared {
+            Some(Ok(blocked)) if blocked.len() == names.len() => blocked,
+            found => {
+                if let Some(Err(e)) = found {
+                    log::warn!("blocks: {e}");
+                }
+                let core = self.0.core.lock();
+                names.iter().map(|u| !core.blocks.visible(u, me)).collect()
+            }
+        };
+        let shown = users.into_iter().zip(blocked).filter(|(_, b)| !b);
+        shown.map(|(u, _)| u).collect()
     }
 
     /// Everyone logged in but `me`, on any node, that `me` may see, in login order.
@@ -99,11 +161,9 @@ impl State {
             Vec::new()
         });
         let core = self.0.core.lock();
-        let shown = |u: &str| u != me && core.blocks.visible(u, me);
         let mut all: Vec<Present> = core
             .roster
             .users()
-            .filter(|(u, _)| shown(u))
             .map(|(u, o)| Present {
                 name: u.clone(),
                 since: o.since,
@@ -115,7 +175,7 @@ impl State {
         all.extend(
             remote
                 .into_iter()
-                .filter(|r| shown(&r.name) && !here(&r.name))
+                .filter(|r| !here(&r.name))
                 .map(|r| Present {
                     name: r.name,
                     since: r.since,
@@ -123,8 +183,9 @@ impl State {
                     udp_port: r.udp_port,
                 }),
         );
+        drop(core);
         all.sort_by(|a, b| (a.since, &a.name).cmp(&(b.since, &b.name)));
-        all
+        self.visible_to(me, all)
     }
 
     /// Has someone logged in on another node blocked `from`? (A broadcast skips them

@@ -20,8 +20,13 @@ use std::time::Instant;
 /// Who a line is for. Every variant but [`Audience::Everybody`] carries the block rule.
 #[derive(Debug, Clone, Copy)]
 pub enum Audience<'a> {
-    /// One user, if `from` reaches them.
-    User { from: &'a str, to: &'a str },
+    /// One user on another node, `at` (the node that had them when the sender looked),
+    /// if `from` reaches them. Only that node delivers it.
+    User {
+        from: &'a str,
+        to: &'a str,
+        at: &'a str,
+    },
     /// Every other online user `from` reaches (a broadcast).
     Everyone { from: &'a str },
     /// The listed users `from` reaches, but `from` (room members, an invitation).
@@ -115,7 +120,7 @@ impl Core {
             done.reached += 1;
         };
         match to {
-            Audience::User { from, to } => {
+            Audience::User { from, to, .. } => {
                 if self.blocks.reaches(from, to) {
                     self.conn_of(to).into_iter().for_each(&mut send);
                 }

@@ -62,6 +62,8 @@ pub enum BusMsg {
     },
     /// A block list changed (saved in Redis already): every node's rule follows.
     Block { by: String, user: String, on: bool },
+    /// A message was kept offline for `user`, logged in on `node`: that node delivers it.
+    Drain { user: String, node: String },
 }
 
 /// An [`Audience`] that can cross the bus.
@@ -71,6 +73,11 @@ pub enum Target {
     User {
         from: String,
         to: String,
+        /// The node that had `to` when the sender looked: only it takes the line (and
+        /// keeps a message offline if `to` has gone). Absent from older nodes: any node
+        /// with `to` delivers it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
     },
     Everyone {
         from: String,
@@ -92,9 +99,10 @@ impl Target {
     pub fn of(to: &Audience<'_>) -> Option<Target> {
         let s = str::to_string;
         Some(match *to {
-            Audience::User { from, to } => Target::User {
+            Audience::User { from, to, at } => Target::User {
                 from: s(from),
                 to: s(to),
+                at: Some(s(at)),
             },
             Audience::Everyone { from } => Target::Everyone { from: s(from) },
             Audience::Users { from, users } => Target::Users {
@@ -111,7 +119,11 @@ impl Target {
 
     pub fn audience(&self) -> Audience<'_> {
         match self {
-            Target::User { from, to } => Audience::User { from, to },
+            Target::User { from, to, at } => Audience::User {
+                from,
+                to,
+                at: at.as_deref().unwrap_or_default(),
+            },
             Target::Everyone { from } => Audience::Everyone { from },
             Target::Users { from, users } => Audience::Users { from, users },
             Target::Presence { about, .. } => Audience::Presence { about },
@@ -346,6 +358,11 @@ impl State {
                 }
             }
             BusMsg::Block { by, user, on } => self.0.core.lock().blocks.set(&by, &user, on),
+            BusMsg::Drain { user, node } => {
+                if self.node().is_some_and(|n| n.name == node) {
+                    self.drain_here(&user);
+                }
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use super::outbox::{Conn, Out};
 use super::state::{ConnId, State};
 use super::store::Queued;
 use crate::protocol::{encode, Event};
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 /// Most messages in one portion.
@@ -22,7 +23,73 @@ const DRAIN_WAIT: Duration = Duration::from_secs(30);
 
 impl State {
     /// Sends `user` their offline messages, portion by portion (see the module docs).
+    /// One delivery runs per user at a time: asked again while one runs (a new login,
+    /// or a message kept for a user already logged in, see [`State::nudge_offline`]),
+    /// it goes round once more, on the connection asked for last.
     pub fn deliver_offline(&self, user: &str, conn: ConnId) {
+        match self.0.core.lock().draining.entry(user.to_string()) {
+            Entry::Occupied(mut again) => {
+                again.insert(Some(conn));
+                return;
+            }
+            Entry::Vacant(running) => {
+                running.insert(None);
+            }
+        }
+        let mut conn = conn;
+        loop {
+            self.deliver_portions(user, conn);
+            let mut core = self.0.core.lock();
+            match core.draining.get_mut(user).and_then(Option::take) {
+                Some(next) => conn = next,
+                None => {
+                    core.draining.remove(user);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A message was kept offline for `user` while they are logged in (it crossed the
+    /// bus as they logged out and in, or Redis could not carry it live): the node that
+    /// has them delivers their queue now rather than at their next login.
+    pub(super) fn nudge_offline(&self, user: &str) {
+        if self.drain_here(user) {
+            return;
+        }
+        if let Some(there) = self.elsewhere(user) {
+            let user = user.to_string();
+            self.publish(&super::node::BusMsg::Drain {
+                user,
+                node: there.node,
+            });
+        }
+    }
+
+    /// Delivers `user`'s queue on a thread of its own (it waits for their socket), if
+    /// they are logged in here.
+    pub(super) fn drain_here(&self, user: &str) -> bool {
+        let conn = {
+            let mut core = self.0.core.lock();
+            let Some(conn) = core.roster.online(user).map(|o| o.conn) else {
+                return false;
+            };
+            if let Some(again) = core.draining.get_mut(user) {
+                *again = Some(conn); // the running delivery goes round once more
+                return true;
+            }
+            conn
+        };
+        let (state, user) = (self.clone(), user.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("offline-nudge".into())
+            .spawn(move || state.deliver_offline(&user, conn));
+        spawned
+            .inspect_err(|e| log::error!("cannot deliver kept messages now: {e}"))
+            .is_ok()
+    }
+
+    fn deliver_portions(&self, user: &str, conn: ConnId) {
         while let Some((portion, handle)) = self.next_portion(user, conn) {
             let queued = portion.iter().all(|q| {
                 let line = encode(&Event::Text {

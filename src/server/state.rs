@@ -76,6 +76,9 @@ pub(super) struct Core {
     pub blocks: Blocks,
     /// (asker, asked) private-chat requests awaiting an answer.
     pub pending_private: HashSet<(String, String)>,
+    /// Users whose offline messages are being delivered, and the connection they were
+    /// asked for again on meanwhile (`State::deliver_offline`).
+    pub draining: std::collections::HashMap<String, Option<ConnId>>,
 }
 
 impl Core {

@@ -57,8 +57,12 @@ impl State {
         if let Err(e) = store.offline().queue_offline(to, &line, sent) {
             return save_failed(&e);
         }
+        drop(_writes);
         match online {
-            true => Reply::ok(vec![]),
+            true => {
+                self.nudge_offline(to);
+                Reply::ok(vec![])
+            }
             false => Reply::line(text::stored_offline(to)),
         }
     }

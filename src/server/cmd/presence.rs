@@ -32,18 +32,16 @@ impl State {
             log::warn!("presence: {e}");
             None
         });
-        let left: Vec<String> = {
-            let core = self.0.core.lock();
-            let shown = |u: &String| u != me && core.blocks.visible(u, me) && !online.contains(u);
-            match remote_left {
-                Some(left) => left.into_iter().filter(|u| shown(u)).collect(),
-                None => {
-                    let cutoff = now.checked_sub(Duration::from_secs(secs));
-                    let left = core.roster.departed_since(cutoff);
-                    left.filter(|u| shown(u)).cloned().collect()
-                }
+        let left: Vec<String> = match remote_left {
+            Some(left) => left,
+            None => {
+                let cutoff = now.checked_sub(Duration::from_secs(secs));
+                let core = self.0.core.lock();
+                core.roster.departed_since(cutoff).cloned().collect()
             }
         };
+        let left = left.into_iter().filter(|u| !online.contains(u)).collect();
+        let left = self.visible_to(me, left);
         if online.is_empty() && left.is_empty() {
             return Reply::line(text::none_since(secs));
         }

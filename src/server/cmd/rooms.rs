@@ -30,9 +30,9 @@ impl State {
                 }
             }
         }
-        for u in users {
-            let visible = self.0.core.lock().blocks.visible(u, me);
-            if u != me && (!visible || !self.online_anywhere(u)) {
+        let visible = self.visible_to(me, users.iter().map(String::as_str).collect());
+        for u in users.iter().filter(|u| *u != me) {
+            if !visible.contains(&u.as_str()) || !self.online_anywhere(u) {
                 return Err(text::is_offline(u));
             }
         }
