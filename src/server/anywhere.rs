@@ -189,9 +189,19 @@ impl State {
     }
 
     /// Has someone logged in on another node blocked `from`? (A broadcast skips them
-    /// there; the sender is told here.) Costs one look-up per blocker of `from`.
+    /// there; the sender is told here.) As Redis has it, like `visible_to`: an unblock
+    /// made on another node a moment ago holds here before its publish arrives.
     pub(super) fn blocked_elsewhere(&self, from: &str) -> bool {
-        let blockers = self.0.core.lock().blocks.blockers_of(from);
-        blockers.iter().any(|b| self.elsewhere(b).is_some())
+        let remote = self.0.presence.remote_online().unwrap_or_else(|e| {
+            log::warn!("presence: {e}");
+            Vec::new()
+        });
+        let others: Vec<String> = remote
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| n != from)
+            .collect();
+        let all = others.len();
+        all > 0 && self.visible_to(from, others).len() < all
     }
 }
