@@ -107,8 +107,8 @@ fn every_nodes_credentials_are_added_once_and_export_writes_them() {
 fn a_node_killed_with_sigkill_is_noticed_within_10_s() {
     let redis = RedisServer::start();
     let (a_dir, b_dir) = (data_dir(CREDENTIALS), data_dir(CREDENTIALS));
-    // A 2.5 s lease (5 s by default): a lapse is what this waits for.
-    let lease = ["--lease", "2.5"];
+    // A 1 s lease (5 s by default): a lapse is what this waits for.
+    let lease = ["--lease", "1"];
     let mut a = ServerProc::node(a_dir.path(), &redis.url(), "a", &lease);
     let _b = ServerProc::node(b_dir.path(), &redis.url(), "b", &lease);
     assert_eq!(members(&redis, "chinwag:1:nodes"), ["a", "b"]);

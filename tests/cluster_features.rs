@@ -206,16 +206,16 @@ fn the_forum_is_one_forum() {
 
 #[test]
 fn an_idle_user_is_logged_out_everywhere() {
-    let cluster = Cluster::start(2, &["--timeout", "2"]);
+    let cluster = Cluster::start(2, &["--timeout", "1"]);
     let mut hans = login(&cluster, 1, "hans");
     let _yoda = login(&cluster, 0, "yoda");
-    // hans stays active (a command every 200 ms) while yoda, on the other node, idles.
+    // hans stays active (a command every 100 ms) while yoda, on the other node, idles.
     let gone = Event::text(text::logged_out("yoda"));
     let deadline = std::time::Instant::now() + common::WAIT;
     while !hans.events.contains(&gone) {
         assert!(std::time::Instant::now() < deadline, "{:?}", hans.events);
         hans.lines(Command::WhoElse);
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(hans.lines(Command::WhoElse), [text::NO_OTHER_USERS]);
 }

@@ -564,7 +564,12 @@ fn run(kills: usize) {
         threads.push(std::thread::spawn(move || {
             signer(addr, round, &acked2, &stop2)
         }));
-        std::thread::sleep(Duration::from_millis(rng.random_range(150..900)));
+        // The kill comes after a random amount of acknowledged traffic (or 900 ms).
+        let target = acked.lock().broadcasts.len() + rng.random_range(20..300);
+        let cap = Instant::now() + Duration::from_millis(900);
+        while acked.lock().broadcasts.len() < target && Instant::now() < cap {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         for t in threads {

@@ -997,10 +997,10 @@ fn a_200_mb_random_file_round_trips_byte_identical_while_others_chat() {
 
 #[test]
 fn a_slow_transfer_is_activity_for_the_idle_timeout() {
-    let s = TestServer::with(|c| c.timeout = Some(Duration::from_secs(1)));
+    let s = TestServer::with(|c| c.timeout = Some(Duration::from_millis(400)));
     let mut yoda = Client::login(s.addr, "yoda", "wise");
     yoda.lines(crt("3331"));
-    // An upload trickling in for longer than the timeout.
+    // An upload trickling in for 2.5 times the timeout.
     let id = yoda.send(Command::Upd {
         title: "3331".into(),
         file: "slow.bin".into(),
@@ -1009,7 +1009,7 @@ fn a_slow_transfer_is_activity_for_the_idle_timeout() {
     assert_eq!(yoda.wait(id).then, Then::SendData);
     for _ in 0..20 {
         yoda.send_frame(&[1; 1000]);
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     yoda.send_frame(&[]);
     assert_eq!(

@@ -11,12 +11,12 @@ mod common;
 use chinwag::client::commands::{self, Input};
 use chinwag::protocol::{self, ClientMsg, Command, Event, Farewell, Request, ServerMsg, Then};
 use chinwag::text;
-use common::{Client, ServerProc, TestServer, CREDENTIALS};
+use common::{Client, ServerProc, TestServer, CREDENTIALS, WAIT};
 use proptest::prelude::*;
 use std::io::Cursor;
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -57,8 +57,11 @@ fn over_the_rate_limit_commands_are_refused_and_not_executed() {
         assert!(line.starts_with(&format!("{}; ", i + 1)), "{line}");
     }
     // The bucket refills at the rate: a pause earns a command again.
-    std::thread::sleep(Duration::from_millis(400));
-    assert!(c.call(Command::WhoElse).ok);
+    let deadline = Instant::now() + WAIT;
+    while !c.call(Command::WhoElse).ok {
+        assert!(Instant::now() < deadline, "the bucket never refilled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     println!(
         "rate limit 5/s burst 10: {} of 40 pipelined BCMs done, {refused} refused",
         done.len()
@@ -237,10 +240,17 @@ fn sign_ups_are_hashed_plain_lines_still_work_and_passwords_are_never_printed() 
             [text::INVALID_PASSWORD_RETRY]
         );
         Client::login(server.addr, "yoda", "wise");
-        drop(c);
         drop(bad);
-        std::thread::sleep(Duration::from_millis(200));
-        let printed = server.printed().join("\n");
+        drop(c);
+        // Everything up to newbie's logout has been printed.
+        let mut printed = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !printed.contains(&text::logged_out("newbie")) {
+            assert!(Instant::now() < deadline, "{printed:?}");
+            printed.extend(server.printed());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let printed = printed.join("\n");
         for pw in [secret, "Wrong-pass-1", "wise"] {
             assert!(!printed.contains(pw), "{pw} printed: {printed}");
         }

@@ -4,7 +4,7 @@ mod common;
 
 use chinwag::protocol::{Command, Event, Farewell, Then};
 use chinwag::text;
-use common::{eventually, Bin, Client, TestServer};
+use common::{eventually, Bin, Client, TestServer, WAIT};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -45,6 +45,7 @@ fn wrong_password_retries_then_locks_and_lock_expires() {
     });
     assert_eq!(r.lines, vec![text::INVALID_PASSWORD_BLOCKED]);
     assert_eq!(r.then, Then::Exit { code: 1 });
+    let locked = Instant::now();
 
     // Locked for everyone, even with the right password, from another connection.
     let mut other = Client::connect(s.addr);
@@ -52,9 +53,17 @@ fn wrong_password_retries_then_locks_and_lock_expires() {
     assert_eq!(r.lines, vec![text::ACCOUNT_BLOCKED]);
     assert_eq!(r.then, Then::Exit { code: 1 });
 
-    // The timer lifts the lock after the block duration.
-    std::thread::sleep(Duration::from_millis(900));
-    Client::login(s.addr, "yoda", "wise");
+    // The timer lifts the lock after the block duration, not before.
+    loop {
+        let r = Client::connect(s.addr).try_login("yoda", "wise");
+        if r.then == Then::LoggedIn {
+            break;
+        }
+        assert_eq!(r.lines, vec![text::ACCOUNT_BLOCKED]);
+        assert!(locked.elapsed() < WAIT, "the lock was never lifted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(locked.elapsed() >= Duration::from_millis(700));
 }
 
 #[test]

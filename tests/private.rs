@@ -339,14 +339,14 @@ fn private_text_cannot_forge_lines() {
 
 #[test]
 fn private_messages_count_as_activity() {
-    let timeout = Duration::from_secs(1);
+    let timeout = Duration::from_millis(400);
     let s = TestServer::with(|c| c.timeout = Some(timeout));
     let mut hans = user(&s, "hans");
     let mut luke = user(&s, "luke");
     open(&mut hans, "hans", &mut luke, "luke");
     // hans only sends private messages (for two timeouts); luke keeps alive with server
     // commands.
-    let step = Duration::from_millis(100);
+    let step = Duration::from_millis(40);
     let rounds = (timeout.as_millis() * 2 / step.as_millis()) as usize;
     for i in 0..rounds {
         hans.send(&format!("private luke ping {i}"));
@@ -375,13 +375,13 @@ fn private_messages_count_as_activity() {
 
 #[test]
 fn timeout_of_the_accepting_side_ends_the_session() {
-    let timeout = Duration::from_secs(1);
+    let timeout = Duration::from_millis(400);
     let s = TestServer::with(|c| c.timeout = Some(timeout));
     let mut hans = user(&s, "hans");
     let mut luke = user(&s, "luke");
     open(&mut hans, "hans", &mut luke, "luke");
     // hans (the asker) stays active with server commands; luke does nothing.
-    let step = Duration::from_millis(100);
+    let step = Duration::from_millis(40);
     for _ in 0..(timeout.as_millis() * 2 / step.as_millis()) {
         hans.send("whoelse");
         std::thread::sleep(step);
@@ -454,7 +454,7 @@ fn several_sessions_mixed_with_server_commands() {
 
 #[test]
 fn stopprivate_counts_as_activity() {
-    let timeout = Duration::from_millis(1500);
+    let timeout = Duration::from_millis(900);
     let s = TestServer::with(|c| c.timeout = Some(timeout));
     let mut hans = user(&s, "hans");
     let mut peers: Vec<(&str, Bin)> = ["luke", "yoda", "leia"]
@@ -466,7 +466,7 @@ fn stopprivate_counts_as_activity() {
     }
     // From here hans only stops sessions, one every 0.4 x timeout; the peers keep
     // themselves alive with server commands.
-    let step = Duration::from_millis(150);
+    let step = Duration::from_millis(90);
     for i in 0..peers.len() {
         for _ in 0..4 {
             std::thread::sleep(step);

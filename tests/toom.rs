@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const QUIET: Duration = Duration::from_millis(300);
+const QUIET: Duration = Duration::from_millis(150);
 
 fn login(addr: SocketAddr, user: &str) -> Client {
     Client::login(addr, user, pw(user))

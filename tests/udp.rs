@@ -208,9 +208,9 @@ fn audience_killed_mid_transfer_fails_cleanly_and_presenter_carries_on() {
 fn presenter_keeps_typing_while_the_upload_runs() {
     let server = TestServer::start();
     let mut hans = Peer::join(&server, "hans", "indiana#jones", None);
-    // Paced to 1.5 MB/s, the upload lasts 2 s: the two commands are answered long before.
+    // Paced to 1.5 MB/s, the upload lasts 1 s: the two commands are answered long before.
     let mut yoda = Peer::join(&server, "yoda", "wise", Some("rate=1.5"));
-    let data = yoda.file("f.bin", 3 * MB, 6);
+    let data = yoda.file("f.bin", 3 * MB / 2, 6);
     yoda.bin.send("UDP hans f.bin");
     yoda.bin.send("whoelse");
     yoda.bin.expect_line("hans");

@@ -6,8 +6,9 @@ const WAIT: Duration = Duration::from_secs(8);
 
 fn node(me: &str) -> (PrivateChat, Receiver<String>) {
     let (tx, rx) = unbounded();
-    // A hello waits 1 s for its token (3 s in the client), so refusals come sooner.
-    let chat = PrivateChat::start_with(Printer::plain(), Some(tx), Duration::from_secs(1)).unwrap();
+    // A hello waits 0.5 s for its token (3 s in the client), so refusals come sooner.
+    let wait = Duration::from_millis(500);
+    let chat = PrivateChat::start_with(Printer::plain(), Some(tx), wait).unwrap();
     chat.set_me(me);
     (chat, rx)
 }
@@ -89,7 +90,7 @@ fn wrong_token_or_user_is_refused() {
 fn token_registered_late_still_works_once() {
     let ((yoda, ry), (hans, _rh)) = (node("yoda"), node("hans"));
     yoda.connect("hans", &addr(&hans), "late");
-    thread::sleep(Duration::from_millis(300));
+    thread::sleep(Duration::from_millis(80));
     hans.expect("yoda", "late");
     assert!(saw(&ry, "Start private messaging with hans"));
     let mut again = TcpStream::connect(addr(&hans)).unwrap();

@@ -6,7 +6,7 @@
 //! is reconnecting does not reach that node. What must not be lost (offline messages,
 //! history) is in the store before it is published; the bus carries live delivery only.
 
-use super::{key, RedisStore, StoreError, CALL_TIMEOUT};
+use super::{key, RedisStore, StoreError};
 use redis::Client;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,12 +47,13 @@ impl RedisStore {
             channels,
             prefix: channel(""),
             stop: stop.clone(),
+            timeout: self.timeout(),
         };
         let thread = thread::Builder::new()
             .name("redis-subscriber".into())
             .spawn(move || run.serve(deliver, ready_tx))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        match ready_rx.recv_timeout(CALL_TIMEOUT * 2) {
+        match ready_rx.recv_timeout(self.timeout() * 2) {
             Ok(Ok(())) => Ok(Subscriber {
                 stop,
                 thread: Some(thread),
@@ -84,6 +85,8 @@ struct Listen {
     /// What every channel name starts with (topics may hold ':').
     prefix: String,
     stop: Arc<AtomicBool>,
+    /// How long connecting may take.
+    timeout: Duration,
 }
 
 type Ready = crossbeam_channel::Sender<Result<(), StoreError>>;
@@ -111,7 +114,7 @@ impl Listen {
         deliver: &mut impl FnMut(&str, &[u8]),
         ready: &mut Option<Ready>,
     ) -> redis::RedisResult<()> {
-        let mut conn = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
+        let mut conn = self.client.get_connection_with_timeout(self.timeout)?;
         let mut pubsub = conn.as_pubsub();
         pubsub.subscribe(&self.channels)?;
         pubsub.set_read_timeout(Some(POLL))?;
@@ -180,7 +183,8 @@ mod tests {
     #[test]
     fn a_subscriber_carries_on_after_redis_was_paused() {
         let redis = RedisServer::start();
-        let store = RedisStore::open(&redis.url()).unwrap();
+        // Calls give up after 300 ms (2 s by default): the pause is what this waits for.
+        let store = RedisStore::open_with(&redis.url(), Duration::from_millis(300)).unwrap();
         let (tx, rx) = unbounded();
         let _sub = store
             .subscribe(&["all"], move |_, p| {

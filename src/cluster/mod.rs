@@ -79,15 +79,23 @@ impl From<redis::RedisError> for StoreError {
 pub struct RedisStore {
     client: Client,
     idle: Mutex<Vec<Connection>>,
+    /// How long one call may take ([`CALL_TIMEOUT`] unless opened with another).
+    timeout: Duration,
 }
 
 impl RedisStore {
     /// Connects to `url` (`redis://HOST:PORT[/DB]`) and checks (or sets) the data format.
     pub fn open(url: &str) -> Result<RedisStore, StoreError> {
+        RedisStore::open_with(url, CALL_TIMEOUT)
+    }
+
+    /// As [`RedisStore::open`], with calls that may take `timeout` each.
+    pub fn open_with(url: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
         let client = Client::open(url).map_err(StoreError::from)?;
         let store = RedisStore {
             client,
             idle: Mutex::new(Vec::new()),
+            timeout,
         };
         let found: String = store.with(|c| {
             let key = format_key();
@@ -130,10 +138,15 @@ impl RedisStore {
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
-        let conn = self.client.get_connection_with_timeout(CALL_TIMEOUT)?;
-        conn.set_read_timeout(Some(CALL_TIMEOUT))?;
-        conn.set_write_timeout(Some(CALL_TIMEOUT))?;
+        let conn = self.client.get_connection_with_timeout(self.timeout)?;
+        conn.set_read_timeout(Some(self.timeout))?;
+        conn.set_write_timeout(Some(self.timeout))?;
         Ok(conn)
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The client, for the bus's subscriber connection.

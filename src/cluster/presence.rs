@@ -292,8 +292,8 @@ mod tests {
             store.reap_dead_nodes(1_500).unwrap().is_empty(),
             "still alive"
         );
-        for _ in 0..3 {
-            std::thread::sleep(LEASE / 2);
+        for _ in 0..5 {
+            std::thread::sleep(LEASE / 4);
             store.heartbeat("live", LEASE).unwrap();
         }
         assert_eq!(store.reap_dead_nodes(2_000).unwrap(), ["yoda"]);

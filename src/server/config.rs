@@ -175,6 +175,10 @@ pub struct Args {
     /// allowed; for tests) [default: 5].
     #[arg(long, value_name = "SECS", requires = "cluster", hide = true)]
     pub lease: Option<f64>,
+    /// Seconds one Redis call may take before Redis counts as unavailable (fractions
+    /// allowed; for tests) [default: 2].
+    #[arg(long, value_name = "SECS", requires = "cluster", hide = true)]
+    pub redis_timeout: Option<f64>,
     /// Take TLS connections as well as plain ones on PORT (with a self-signed certificate
     /// kept in DATA_DIR/tls/ unless --tls-cert and --tls-key are given).
     #[arg(long)]
@@ -213,6 +217,13 @@ fn parse_secs(what: &str, s: &str) -> Result<u64, String> {
         .map_err(|_| format!("Invalid {what}: {s}. It must be a whole number of seconds"))
 }
 
+/// An option's seconds (fractions allowed), which must be more than 0.
+fn positive_secs(option: &str, secs: Option<f64>) -> Result<Option<Duration>, String> {
+    let Some(s) = secs else { return Ok(None) };
+    let d = Duration::try_from_secs_f64(s).ok().filter(|d| !d.is_zero());
+    d.map(Some).ok_or_else(|| format!("Invalid {option}: {s}"))
+}
+
 fn parse_attempts(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (1..=5).contains(&n) => Ok(n),
@@ -226,17 +237,13 @@ impl Args {
         let mut c = Config::default();
         self.apply_short_form(&mut c)?;
         self.apply_options(&mut c)?;
-        let lease = match self.lease {
-            None => super::node::LEASE,
-            Some(s) => Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("Invalid --lease: {s}"))?,
-        };
+        let lease = positive_secs("--lease", self.lease)?;
+        let redis_timeout = positive_secs("--redis-timeout", self.redis_timeout)?;
         c.cluster = self.cluster.as_ref().map(|url| super::node::ClusterConfig {
             url: url.clone(),
             node: self.node.clone(),
-            lease,
+            lease: lease.unwrap_or(super::node::LEASE),
+            redis_timeout: redis_timeout.unwrap_or(crate::cluster::CALL_TIMEOUT),
         });
         let ip = self.bind.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         Ok((c, std::net::SocketAddr::new(ip, self.port)))
@@ -312,11 +319,8 @@ impl Args {
         if let Some(n) = self.max_upload {
             c.max_upload = n;
         }
-        if let Some(s) = self.login_timeout {
-            c.login_timeout = Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("Invalid --login-timeout: {s}"))?;
+        if let Some(t) = positive_secs("--login-timeout", self.login_timeout)? {
+            c.login_timeout = t;
         }
         if let Some(s) = self.notice_linger {
             c.notice_linger = Duration::try_from_secs_f64(s)

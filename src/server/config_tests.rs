@@ -122,3 +122,16 @@ fn a_nodes_lease_defaults_to_5_s_and_needs_a_cluster() {
     assert!(cfg(&["5000", "--lease", "2"]).is_err());
     assert!(cfg(&["5000", "--cluster", "redis://h", "--lease", "0"]).is_err());
 }
+
+#[test]
+fn a_redis_call_gives_up_after_2_s_unless_told_otherwise() {
+    let wait = |args: &[&str]| cfg(args).unwrap().cluster.unwrap().redis_timeout;
+    assert_eq!(
+        wait(&["5000", "--cluster", "redis://h"]),
+        Duration::from_secs(2)
+    );
+    let short = wait(&["5000", "--cluster", "redis://h", "--redis-timeout", "0.5"]);
+    assert_eq!(short, Duration::from_millis(500));
+    assert!(cfg(&["5000", "--redis-timeout", "1"]).is_err());
+    assert!(cfg(&["5000", "--cluster", "redis://h", "--redis-timeout", "0"]).is_err());
+}

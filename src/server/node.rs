@@ -44,6 +44,9 @@ pub struct ClusterConfig {
     /// How long this node's key and its users' logins outlive its last heartbeat
     /// ([`LEASE`]); it beats every fifth of it.
     pub lease: Duration,
+    /// How long one Redis call may take before Redis counts as unavailable
+    /// ([`crate::cluster::CALL_TIMEOUT`] by default).
+    pub redis_timeout: Duration,
 }
 
 /// What one node tells every node (itself included) over the bus.
@@ -171,7 +174,7 @@ impl Node {
     /// the node is alive.
     pub fn join(cfg: &ClusterConfig, accounts: &[(String, String)]) -> Result<Node, String> {
         let fail = |e: StoreError| crate::text::cannot_join_cluster(&cfg.url, &one_line(&e));
-        let store = RedisStore::open(&cfg.url).map_err(fail)?;
+        let store = RedisStore::open_with(&cfg.url, cfg.redis_timeout).map_err(fail)?;
         let name = cfg.node.clone().unwrap_or_else(|| default_name(0));
         let mut added = 0;
         for (user, secret) in accounts {

@@ -107,6 +107,7 @@ pub fn start(dir: &Path, config: &Config, n: usize) -> (Node, Nodes) {
                 url: redis.url(),
                 node: Some(((b'a' + i as u8) as char).to_string()),
                 lease: chinwag::server::node::LEASE,
+                redis_timeout: chinwag::cluster::CALL_TIMEOUT,
             });
             start_node(c)
         })

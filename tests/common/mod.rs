@@ -35,7 +35,7 @@ pub const NOTICE_LINGER: Duration = Duration::from_millis(5);
 
 /// Seconds the clients tests start wait for a private-chat token before refusing a hello
 /// (`CHINWAG_TOKEN_WAIT`; 3 s by default), so a test of a refusal does not wait 3 s.
-pub const TOKEN_WAIT: &str = "1";
+pub const TOKEN_WAIT: &str = "0.5";
 
 pub const CREDENTIALS: &str = "hans indiana#jones\nyoda wise\nluke lightsaber@#\nvader sithlord$9\nleia hairbuns*united\nobiwan (jedimaster)\n";
 

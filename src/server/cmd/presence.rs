@@ -71,6 +71,43 @@ mod tests {
     use crate::server::State;
     use std::time::{Duration, Instant};
 
+    fn peer() -> crate::server::Peer {
+        crate::server::Peer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            udp_port: 0,
+            p2p_port: 0,
+        }
+    }
+
+    /// The worked example's rule, at a made-up `now`: anyone online at any moment of
+    /// the window counts (vader, in before it and out inside it), not who left before
+    /// it opened (leia), and never the asker.
+    #[test]
+    fn whoelsesince_counts_anyone_logged_in_at_any_moment_of_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open_quiet(dir.path());
+        let now = Instant::now();
+        let ago = |ms| now - Duration::from_millis(ms);
+        {
+            let mut core = state.0.core.lock();
+            let r = &mut core.roster;
+            r.log_in("yoda", 1, &peer(), ago(100_000));
+            r.log_in("hans", 2, &peer(), ago(90_000));
+            r.log_in("leia", 3, &peer(), ago(80_000));
+            assert!(r.log_out("leia", 3, ago(1_300)));
+            r.log_in("vader", 4, &peer(), ago(70_000));
+            assert!(r.log_out("vader", 4, ago(500)));
+        }
+        let since = |secs| {
+            let mut names = state.whoelsesince_at("yoda", secs, now).lines;
+            names.sort();
+            names
+        };
+        assert_eq!(since(1), ["hans", "vader"]);
+        assert_eq!(since(2), ["hans", "leia", "vader"]);
+        assert_eq!(since(0), ["hans"]);
+    }
+
     /// Finding 8: after 100,000 distinct logins and logouts, `whoelsesince` with a short
     /// window answers in well under a millisecond's worth of work per recent user.
     #[test]
@@ -81,11 +118,7 @@ mod tests {
         let long_ago = now - Duration::from_secs(3600);
         {
             let mut core = state.0.core.lock();
-            let peer = crate::server::Peer {
-                addr: "127.0.0.1:1".parse().unwrap(),
-                udp_port: 0,
-                p2p_port: 0,
-            };
+            let peer = peer();
             let mut stint = |user: &str, id, at| {
                 core.roster.log_in(user, id, &peer, at);
                 assert!(core.roster.log_out(user, id, at));
