@@ -5,8 +5,11 @@
 //!
 //! # Layout
 //!
-//! - `protocol` — the only module that knows JSON: requests, responses, events, framing,
-//!   binary payload frames, the line-length limit.
+//! - `protocol` — the client-server wire: requests, responses, events, framing, binary
+//!   payload frames, the line-length limit. JSON is also the format of three other lines,
+//!   each with its own types: the journal's records (`server::store::journal`), the
+//!   private-chat lines between peers (`client::private`) and the cluster's bus messages
+//!   (`server::node`).
 //! - `text` — every user-visible sentence.
 //! - `timefmt` — the `1 Jun 2022 16:01:20` form, shown and parsed.
 //! - `names` — which thread titles and file names are safe as path components.
@@ -28,13 +31,21 @@
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.
-//! - `tls` — TLS identities, fingerprints, how a client trusts a server, and the AEAD that
-//!   seals UDP uploads (BEHAVIOUR §8; not wired into connections yet).
+//! - `tls` — TLS identities, fingerprints, how a client trusts a server, a blocking TLS
+//!   stream, and the AEAD that seals UDP uploads (BEHAVIOUR §8). The server takes TLS on
+//!   its one port (`server::secure` tells TLS from plain by the first byte; `refuse`
+//!   refuses a full server's TLS clients in their own protocol); the client dials it
+//!   (`client::secure`), private chat runs over it (`client::peer`), and UDP uploads are
+//!   sealed (`transfer::sealed`) with a key the server hands both peers.
 //! - `cluster` — the Redis store and pub/sub bus that let several servers act as one
 //!   (BEHAVIOUR §7), and (`cluster::backend`) the seam's Redis implementations; the
 //!   server side of a node (joining, heartbeat, bus messages) is `server::node`, the
 //!   cluster's forum `server::store::forum::RedisForum`, and `server::anywhere` answers the
-//!   commands that name or list users wherever they are logged in.
+//!   commands that name or list users wherever they are logged in (`visible_to` asks
+//!   Redis which of them blocked the asker, so a block made on another node holds at
+//!   once). A direct message names the node its recipient is on; if they left it as the
+//!   line crossed, that node queues it offline and `BusMsg::Drain` asks the recipient's
+//!   node now to deliver their queue (`server::offline`).
 //!
 //! # The backend seam
 //!
@@ -64,7 +75,8 @@
 //! # Threads
 //!
 //! Server: 1 accept thread (the caller of `server::run`), 1 timer thread, 1 syncer thread
-//! (fsyncs the message logs, then sends the senders' confirmations), 1 flusher thread
+//! (fsyncs the message logs, then sends the senders' confirmations), on a TLS server 1
+//! refuser thread (TLS refusals of a full server, ended with `run`), 1 flusher thread
 //! shared by every connection (`server::outbox`: it finishes, on epoll readiness, what a
 //! socket would not take at once, and writes what was queued outside a session), and 1
 //! session thread per connection, which reads, handles and writes through: the lines its
@@ -72,12 +84,16 @@
 //! drained. No thread waits on a socket's write. A session thread ends when its socket
 //! closes; the timer ends when `run` returns; the flusher lives as long as the process.
 //! A cluster node (`--cluster`, `server::node`) adds 1 heartbeat thread (renews its
-//! lease, reaps dead nodes) and 1 bus subscriber thread, both ended when `run` returns.
+//! lease, reaps dead nodes) and 1 bus subscriber thread, both ended when `run` returns,
+//! and for a user whose offline queue grew while they were logged in, 1 short
+//! `offline-nudge` thread that delivers it and ends (one per user at a time).
+//! The binary adds 1 signal thread (SIGINT/SIGTERM shut the server down), joined at exit.
 //!
-//! Client: the main (input) thread, 1 reader thread for the server
-//! connection, 1 listener thread for private chat plus 1 thread per private session (the
+//! Client: the main thread, 1 `stdin` thread (on a terminal, the `line-editor`
+//! instead) and 1 `signals` thread, 1 reader thread for the server connection, 1 listener thread for private chat plus 1 thread per private session (the
 //! side that connects dials from it, the side that accepts reads in it), 1 UDP receiver
-//! thread plus 1 thread printing what it reports, and 1 thread per outgoing UDP upload.
+//! thread plus 1 `udp-events` thread printing what it reports, and 1 thread per outgoing
+//! UDP upload.
 //! They end at logout (`PrivateChat::shutdown`, the receiver's drop) or with the process.
 //!
 //! # Invariants

@@ -59,14 +59,6 @@ pub const ROOM_SELF_ONLY: &str = "Error. You cannot build a separate room with y
 pub const BAD_TIMESTAMP: &str = "Error. Invalid timestamp, use e.g. 1 Jun 2022 16:01:20";
 pub const BAD_MESSAGE_TYPE: &str = "Error. Message type must be b or s";
 pub const ROOM_ID_NUMBER: &str = "Error. Room ID must be a number";
-pub const MESSAGE_DELETED: &str = "The message has been deleted";
-pub const MESSAGE_EDITED: &str = "The message has been edited";
-pub const NOT_AUTHOR_DELETE: &str = "The message belongs to another user and cannot be deleted";
-pub const NOT_AUTHOR_EDIT: &str = "The message belongs to another user and cannot be edited";
-pub const THREAD_LIST: &str = "The list of active threads:";
-pub const NO_THREADS: &str = "No threads to list";
-pub const THREAD_REMOVED: &str = "The thread has been removed";
-pub const NOT_CREATOR: &str = "The thread was created by another user and cannot be removed";
 pub const INCORRECT_PASSWORD: &str = "Incorrect password";
 pub const SHUTDOWN_DISABLED: &str = "Error. Shutdown is disabled on this server";
 pub const XIT_GOODBYE: &str = "Goodbye";
@@ -275,12 +267,13 @@ pub fn tls_fingerprint_mismatch(want: &str, got: &str) -> String {
 
 // --- Server replies to commands, and what the server prints about them (BEHAVIOUR §3, §5).
 
+mod forum;
+pub use forum::*;
+
 pub const SERVER_SHUTTING_DOWN: &str = "Server shutting down";
 pub const ALREADY_LOGGED_IN: &str = "Error. Already logged in";
 pub const PRIVATE_WITH_SELF: &str = "Error. Cannot start private messaging with self";
 pub const UPLOAD_TO_SELF: &str = "Error. Cannot upload to self";
-pub const FILE_EXISTS: &str = "Error. That file already exists in the thread";
-pub const FILE_TOO_LARGE: &str = "Error. The file is larger than the server accepts";
 /// A forum operation failed on the disk (or the store).
 pub const COULD_NOT_COMPLETE: &str = "Error. The server could not complete that, try again";
 
@@ -335,45 +328,6 @@ pub fn room_heading(id: u64) -> String {
 /// One `RDM` entry: `#1; yoda: TEXT at 1 Jun 2022 16:05:00.`
 pub fn history_line(n: u64, user: &str, text: &str, at: &str) -> String {
     format!("#{n}; {user}: {text} at {at}.")
-}
-pub fn no_thread(title: &str) -> String {
-    format!("Thread {title} does not exist")
-}
-pub fn thread_exists(title: &str) -> String {
-    format!("Thread {title} exists")
-}
-pub fn no_message(n: u64, title: &str) -> String {
-    format!("Message {n} does not exist in thread {title}")
-}
-pub fn no_file(title: &str) -> String {
-    format!("File does not exist in Thread {title}")
-}
-pub fn file_exists_in(file: &str, title: &str) -> String {
-    format!("Error. {file} already exists in thread {title}")
-}
-pub fn thread_created(title: &str) -> String {
-    format!("Thread {title} created")
-}
-pub fn message_posted(title: &str) -> String {
-    format!("Message posted to {title} thread")
-}
-pub fn thread_read(title: &str) -> String {
-    format!("Thread {title} read")
-}
-pub fn thread_empty(title: &str) -> String {
-    format!("Thread {title} is empty")
-}
-pub fn thread_removed(title: &str) -> String {
-    format!("Thread {title} removed")
-}
-pub fn uploaded(file: &str, title: &str) -> String {
-    format!("{file} uploaded to {title} thread")
-}
-pub fn upload_logged(user: &str, file: &str, title: &str) -> String {
-    format!("{user} uploaded file {file} to {title} thread")
-}
-pub fn download_logged(file: &str, title: &str, user: &str) -> String {
-    format!("{file} downloaded from Thread {title} by {user}")
 }
 pub fn has_blocked_you(user: &str) -> String {
     format!("Error. {user} has blocked you")

@@ -15,8 +15,8 @@ use crate::server::delivery::{Audience, Broker, PresenceManager, RemoteUser};
 use crate::server::node::{BusMsg, Node, Target};
 use crate::server::store::history::LogEntry;
 use crate::server::store::{
-    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore, Queued,
-    RoomStore, Saved, Store, StoreError, StoreResult,
+    AccountStore, Backend, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
+    Queued, RoomStore, Saved, StoreError, StoreResult,
 };
 use crate::server::Peer;
 use chrono::{DateTime, Local, TimeZone};
@@ -56,23 +56,8 @@ impl ClusterStore {
     }
 }
 
-impl Store for ClusterStore {
-    fn accounts(&self) -> &dyn AccountStore {
-        self
-    }
-    fn blocks(&self) -> &dyn BlockStore {
-        self
-    }
-    fn offline(&self) -> &dyn OfflineStore {
-        self
-    }
-    fn logs(&self) -> &dyn LogStore {
-        self
-    }
-    fn rooms(&self) -> &dyn RoomStore {
-        self
-    }
-    fn forum(&self) -> &dyn ForumStore {
+impl Backend for ClusterStore {
+    fn forum_store(&self) -> &dyn ForumStore {
         &self.forum
     }
 }

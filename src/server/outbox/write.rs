@@ -98,37 +98,49 @@ impl Conn {
                 break Status::More;
             }
             rounds += 1;
-            let (batch, len) = q.batch();
-            let skip = q.sent;
-            drop(q);
-            let res = match self.tls() {
-                Some(tls) => tls.send_nowait(&batch, skip),
-                None => send_now(&self.0.sock, &batch, skip, len),
-            };
-            drop(batch);
-            q = self.0.q.lock();
-            if q.dead {
-                break Status::Done;
-            }
-            match res {
-                Ok(sent) => {
-                    if sent.progress {
-                        q.stalled_since = None;
-                    }
-                    q.commit(sent.taken);
-                    if !sent.done {
-                        break Status::Parked;
-                    }
-                }
-                Err(e) => {
-                    log::debug!("write to {:?}: {e}", self.0.sock.peer_addr());
-                    self.die(&mut q);
-                    break Status::Done;
-                }
+            let (next, ended) = self.send_batch(q);
+            q = next;
+            if let Some(status) = ended {
+                break status;
             }
         };
         q.writing = false;
         self.settle(q, status, by)
+    }
+
+    /// Sends the queue's front batch with the queue unlocked, then commits what the
+    /// socket took; `Some` ends the write (the socket is full, or the connection died).
+    fn send_batch<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+    ) -> (MutexGuard<'a, Queue>, Option<Status>) {
+        let (batch, len) = q.batch();
+        let skip = q.sent;
+        drop(q);
+        let res = match self.tls() {
+            Some(tls) => tls.send_nowait(&batch, skip),
+            None => send_now(&self.0.sock, &batch, skip, len),
+        };
+        drop(batch);
+        q = self.0.q.lock();
+        if q.dead {
+            return (q, Some(Status::Done));
+        }
+        let ended = match res {
+            Ok(sent) => {
+                if sent.progress {
+                    q.stalled_since = None;
+                }
+                q.commit(sent.taken);
+                (!sent.done).then_some(Status::Parked)
+            }
+            Err(e) => {
+                log::debug!("write to {:?}: {e}", self.0.sock.peer_addr());
+                self.die(&mut q);
+                Some(Status::Done)
+            }
+        };
+        (q, ended)
     }
 
     /// After a write: closes a drained closing connection, parks a full one, wakes

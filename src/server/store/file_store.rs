@@ -9,18 +9,17 @@
 //! held while a log append's `deliver` runs, which takes the server's `core` lock.
 
 use super::accounts::{self, Account};
-use super::forum::{Forum, ForumError, Upload};
+use super::forum::Forum;
 use super::history::{LogEntry, MessageLog};
 use super::journal::{Journal, Record};
 use super::rooms::Rooms;
 use super::{
-    AccountStore, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore, Queued,
-    RoomStore, Saved, Store, StoreError, StoreResult,
+    AccountStore, Backend, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
+    Queued, RoomStore, Saved, StoreError, StoreResult,
 };
 use chrono::{DateTime, Local};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -92,23 +91,8 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn accounts(&self) -> &dyn AccountStore {
-        self
-    }
-    fn blocks(&self) -> &dyn BlockStore {
-        self
-    }
-    fn offline(&self) -> &dyn OfflineStore {
-        self
-    }
-    fn logs(&self) -> &dyn LogStore {
-        self
-    }
-    fn rooms(&self) -> &dyn RoomStore {
-        self
-    }
-    fn forum(&self) -> &dyn ForumStore {
+impl Backend for FileStore {
+    fn forum_store(&self) -> &dyn ForumStore {
         &self.forum
     }
 }
@@ -329,44 +313,5 @@ impl RoomStore for FileStore {
 
     fn rooms_of(&self, user: &str) -> StoreResult<Vec<u64>> {
         Ok(self.rooms.lock().rooms_of(user))
-    }
-}
-
-impl ForumStore for Forum {
-    fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        Forum::create(self, title, user)
-    }
-    fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
-        Forum::post(self, title, user, text)
-    }
-    fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
-        Forum::delete(self, title, n, user)
-    }
-    fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
-        Forum::edit(self, title, n, user, text)
-    }
-    fn list(&self) -> Result<Vec<String>, ForumError> {
-        Ok(Forum::list(self))
-    }
-    fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
-        Forum::read(self, title)
-    }
-    fn begin_upload(
-        &self,
-        title: &str,
-        user: &str,
-        file: &str,
-        size: u64,
-    ) -> Result<Upload, ForumError> {
-        Forum::begin_upload(self, title, user, file, size)
-    }
-    fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
-        Forum::open_download(self, title, file)
-    }
-    fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        Forum::remove(self, title, user)
-    }
-    fn wipe(&self) -> Result<(), ForumError> {
-        Ok(Forum::wipe(self)?)
     }
 }

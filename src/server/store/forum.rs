@@ -24,7 +24,7 @@ mod tests_upload;
 pub use cluster::RedisForum;
 pub use upload::Upload;
 
-use super::files;
+use super::{files, ForumStore};
 use crate::names::valid_name;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};
@@ -169,9 +169,11 @@ impl Forum {
             shared: Arc::new(shared),
         })
     }
+}
 
+impl ForumStore for Forum {
     /// Creates an empty thread `title` owned by `user`.
-    pub fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
+    fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let mut state = self.shared.state.lock();
@@ -186,7 +188,7 @@ impl Forum {
     }
 
     /// Appends a post (line breaks become spaces); returns its number.
-    pub fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
+    fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let text = one_line(text);
@@ -194,27 +196,27 @@ impl Forum {
     }
 
     /// Deletes post `n` (its author only); later posts are renumbered.
-    pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
+    fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         self.shared.update(title, |t| t.delete_post(n, user))
     }
 
     /// Replaces the text of post `n` (its author only).
-    pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
+    fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let text = one_line(text);
         self.shared.update(title, |t| t.edit_post(n, user, &text))
     }
 
-    pub fn list(&self) -> Vec<String> {
-        self.shared.state.lock().threads.keys().cloned().collect()
+    fn list(&self) -> Result<Vec<String>, ForumError> {
+        Ok(self.shared.state.lock().threads.keys().cloned().collect())
     }
 
     /// The thread's lines after the creator line, as stored
     /// (`1 yoda: hello`, `yoda uploaded test.exe`); empty if no entries.
-    pub fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
+    fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
         check_names(&[title])?;
         let state = self.shared.state.lock();
         let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
@@ -223,7 +225,7 @@ impl Forum {
 
     /// Starts receiving `size` bytes of `file` into thread `title`. The name
     /// is reserved until the returned [`Upload`] is finished or dropped.
-    pub fn begin_upload(
+    fn begin_upload(
         &self,
         title: &str,
         user: &str,
@@ -262,7 +264,7 @@ impl Forum {
     }
 
     /// Opens an uploaded file for sending; returns it with its length.
-    pub fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
+    fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
         check_names(&[title, file])?;
         let state = self.shared.state.lock();
         let thread = state.threads.get(title).ok_or(ForumError::NoThread)?;
@@ -273,7 +275,7 @@ impl Forum {
     }
 
     /// Removes thread `title` and all its files (its creator only).
-    pub fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
+    fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let trash = {
@@ -296,11 +298,11 @@ impl Forum {
     }
 
     /// Deletes every thread and every upload (used at admin shutdown).
-    pub fn wipe(&self) -> io::Result<()> {
+    fn wipe(&self) -> Result<(), ForumError> {
         let mut state = self.shared.state.lock();
         state.threads.clear();
         disk::empty_dir(&self.shared.threads_dir)?;
-        disk::empty_dir(&self.shared.uploads_dir)
+        Ok(disk::empty_dir(&self.shared.uploads_dir)?)
     }
 }
 

@@ -230,6 +230,7 @@ pub trait ForumStore {
 }
 
 /// The whole store: one object per server, shared by every session (`Arc<dyn Store>`).
+/// Every [`Backend`] is one.
 pub trait Store: Send + Sync {
     fn accounts(&self) -> &dyn AccountStore;
     fn blocks(&self) -> &dyn BlockStore;
@@ -237,4 +238,31 @@ pub trait Store: Send + Sync {
     fn logs(&self) -> &dyn LogStore;
     fn rooms(&self) -> &dyn RoomStore;
     fn forum(&self) -> &dyn ForumStore;
+}
+
+/// A store that is its own accounts, blocks, offline queue, logs and rooms, with a forum
+/// beside it (`FileStore`, `ClusterStore`).
+pub trait Backend: AccountStore + BlockStore + OfflineStore + LogStore + RoomStore {
+    fn forum_store(&self) -> &dyn ForumStore;
+}
+
+impl<B: Backend + Send + Sync> Store for B {
+    fn accounts(&self) -> &dyn AccountStore {
+        self
+    }
+    fn blocks(&self) -> &dyn BlockStore {
+        self
+    }
+    fn offline(&self) -> &dyn OfflineStore {
+        self
+    }
+    fn logs(&self) -> &dyn LogStore {
+        self
+    }
+    fn rooms(&self) -> &dyn RoomStore {
+        self
+    }
+    fn forum(&self) -> &dyn ForumStore {
+        self.forum_store()
+    }
 }

@@ -14,7 +14,7 @@ use super::thread::{one_line, Entry, Thread};
 use super::upload::{Target, Upload, UploadHome};
 use super::{check_names, check_user, disk, unique_suffix, ForumError};
 use crate::cluster::{RedisStore, StoreError};
-use crate::server::store::files;
+use crate::server::store::{files, ForumStore};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -136,8 +136,8 @@ impl UploadHome for Home {
     }
 }
 
-impl RedisForum {
-    pub fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
+impl ForumStore for RedisForum {
+    fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         match self.home.redis.create_thread(title, user) {
@@ -147,36 +147,36 @@ impl RedisForum {
         }
     }
 
-    pub fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
+    fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let text = one_line(text);
         self.update(title, |t| Ok(t.add_post(user, &text)))
     }
 
-    pub fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
+    fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         self.update(title, |t| t.delete_post(n, user))
     }
 
-    pub fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
+    fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         let text = one_line(text);
         self.update(title, |t| t.edit_post(n, user, &text))
     }
 
-    pub fn list(&self) -> Result<Vec<String>, ForumError> {
+    fn list(&self) -> Result<Vec<String>, ForumError> {
         self.home.redis.thread_titles().map_err(unavailable)
     }
 
-    pub fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
+    fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
         check_names(&[title])?;
         Ok(self.thread(title)?.render_entries())
     }
 
-    pub fn begin_upload(
+    fn begin_upload(
         &self,
         title: &str,
         user: &str,
@@ -214,7 +214,7 @@ impl RedisForum {
         Ok(Upload::new(home, target, size, temp, out))
     }
 
-    pub fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
+    fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
         check_names(&[title, file])?;
         if !self.thread(title)?.has_file(file) {
             return Err(ForumError::NoFile);
@@ -222,7 +222,7 @@ impl RedisForum {
         super::open_upload(&self.home.uploads_dir.join(title), file)
     }
 
-    pub fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
+    fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
         check_names(&[title])?;
         check_user(user)?;
         if self.thread(title)?.creator != user {
@@ -239,7 +239,7 @@ impl RedisForum {
         Ok(())
     }
 
-    pub fn wipe(&self) -> Result<(), ForumError> {
+    fn wipe(&self) -> Result<(), ForumError> {
         for title in self.list()? {
             self.home.redis.remove_thread(&title).map_err(unavailable)?;
         }
@@ -282,43 +282,4 @@ fn uploading_elsewhere(dir: &Path, file: &str) -> io::Result<bool> {
         }
     }
     Ok(false)
-}
-
-impl crate::server::store::ForumStore for RedisForum {
-    fn create(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        RedisForum::create(self, title, user)
-    }
-    fn post(&self, title: &str, user: &str, text: &str) -> Result<u64, ForumError> {
-        RedisForum::post(self, title, user, text)
-    }
-    fn delete(&self, title: &str, n: u64, user: &str) -> Result<(), ForumError> {
-        RedisForum::delete(self, title, n, user)
-    }
-    fn edit(&self, title: &str, n: u64, user: &str, text: &str) -> Result<(), ForumError> {
-        RedisForum::edit(self, title, n, user, text)
-    }
-    fn list(&self) -> Result<Vec<String>, ForumError> {
-        RedisForum::list(self)
-    }
-    fn read(&self, title: &str) -> Result<Vec<String>, ForumError> {
-        RedisForum::read(self, title)
-    }
-    fn begin_upload(
-        &self,
-        title: &str,
-        user: &str,
-        file: &str,
-        size: u64,
-    ) -> Result<Upload, ForumError> {
-        RedisForum::begin_upload(self, title, user, file, size)
-    }
-    fn open_download(&self, title: &str, file: &str) -> Result<(File, u64), ForumError> {
-        RedisForum::open_download(self, title, file)
-    }
-    fn remove(&self, title: &str, user: &str) -> Result<(), ForumError> {
-        RedisForum::remove(self, title, user)
-    }
-    fn wipe(&self) -> Result<(), ForumError> {
-        RedisForum::wipe(self)
-    }
 }

@@ -1,6 +1,6 @@
 //! Tests of thread and post handling, persistence and wipe.
 
-use super::{Forum, ForumError};
+use super::{Forum, ForumError, ForumStore};
 use std::fs;
 use std::path::Path;
 use tempfile::TempDir;
@@ -43,7 +43,7 @@ fn sample_sequence() {
         forum.read("3331").unwrap(),
         vec!["1 Yoda: Networks is awesome"]
     );
-    assert_eq!(forum.list(), vec!["3331", "9331"]);
+    assert_eq!(forum.list().unwrap(), vec!["3331", "9331"]);
 
     upload(&forum, "3331", "Yoda", "test.exe", b"MZ binary");
     let stored = dir.path().join("uploads/3331/test.exe");
@@ -129,7 +129,7 @@ fn remove_by_creator_only() {
         forum.remove("3331", "Yoda"),
         Err(ForumError::NoThread)
     ));
-    assert!(forum.list().is_empty());
+    assert!(forum.list().unwrap().is_empty());
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn persists_across_reopen() {
     fs::create_dir_all(dir.path().join("uploads/gone")).unwrap();
 
     let forum = Forum::open(dir.path(), 1 << 20).unwrap();
-    assert_eq!(forum.list(), vec!["3331", "empty"]);
+    assert_eq!(forum.list().unwrap(), vec!["3331", "empty"]);
     assert_eq!(forum.read("3331").unwrap(), before);
     assert!(forum.read("empty").unwrap().is_empty());
     assert!(matches!(
@@ -198,12 +198,12 @@ fn wipe_deletes_everything() {
     forum.create("b", "Hans").unwrap();
     upload(&forum, "a", "Yoda", "f", b"123");
     forum.wipe().unwrap();
-    assert!(forum.list().is_empty());
+    assert!(forum.list().unwrap().is_empty());
     assert_eq!(fs::read_dir(dir.path().join("threads")).unwrap().count(), 0);
     assert_eq!(fs::read_dir(dir.path().join("uploads")).unwrap().count(), 0);
     forum.create("a", "Hans").unwrap();
     assert!(forum.read("a").unwrap().is_empty());
     drop(forum);
     let forum = Forum::open(dir.path(), 1 << 20).unwrap();
-    assert_eq!(forum.list(), vec!["a"]);
+    assert_eq!(forum.list().unwrap(), vec!["a"]);
 }

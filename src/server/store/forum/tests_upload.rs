@@ -1,7 +1,7 @@
 //! Tests of uploads and downloads: sizes, reservations, abandonment.
 
 use super::tests::{fresh, upload};
-use super::{Forum, ForumError};
+use super::{Forum, ForumError, ForumStore};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
