@@ -158,6 +158,23 @@ impl RedisStore {
         })
     }
 
+    /// What a direct message from `from` checks about `to`, in one round trip: whether
+    /// `to` has an account, has messages waiting, and has blocked `from`.
+    pub fn recipient(&self, to: &str, from: &str) -> Result<(bool, bool, bool), StoreError> {
+        self.with(|c| {
+            redis::pipe()
+                .cmd("HEXISTS")
+                .arg(key(&["accounts"]))
+                .arg(to)
+                .cmd("EXISTS")
+                .arg(key(&["offline", to]))
+                .cmd("SISMEMBER")
+                .arg(key(&["blocks"]))
+                .arg(format!("{to} {from}"))
+                .query(c)
+        })
+    }
+
     /// For each of `whos`, whether they have blocked `whom` (one call).
     pub fn blocked_among(&self, whos: &[&str], whom: &str) -> Result<Vec<bool>, StoreError> {
         if whos.is_empty() {
@@ -324,6 +341,8 @@ mod tests {
             ("luke".into(), "hans".into()),
         ];
         assert_eq!(b.all_blocks().unwrap(), pairs);
+        a.add_account("luke", "lightsaber").unwrap();
+        assert_eq!(b.recipient("luke", "hans").unwrap(), (true, false, true));
 
         let lines = |qs: Vec<Queued>| qs.into_iter().map(|q| q.line).collect::<Vec<_>>();
         for (sent, line) in [(1, "one"), (2, "two"), (3, "three")] {
@@ -338,6 +357,7 @@ mod tests {
             ]
         );
         assert_eq!(lines(b.pending_offline("luke", 2).unwrap()), ["one", "two"]);
+        assert_eq!(b.recipient("luke", "yoda").unwrap(), (true, true, false));
         b.delivered_offline("luke", 2).unwrap();
         a.queue_offline("luke", "four", 4).unwrap();
         assert_eq!(

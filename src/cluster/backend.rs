@@ -16,7 +16,7 @@ use crate::server::node::{BusMsg, Node, Target};
 use crate::server::store::history::LogEntry;
 use crate::server::store::{
     AccountStore, Backend, BlockStore, Created, Failure, ForumStore, LogId, LogStore, OfflineStore,
-    Queued, RoomStore, Saved, StoreError, StoreResult,
+    Queued, Recipient, RoomStore, Saved, StoreError, StoreResult,
 };
 use crate::server::Peer;
 use chrono::{DateTime, Local, TimeZone};
@@ -59,6 +59,15 @@ impl ClusterStore {
 impl Backend for ClusterStore {
     fn forum_store(&self) -> &dyn ForumStore {
         &self.forum
+    }
+    /// One round trip.
+    fn recipient(&self, to: &str, from: &str) -> StoreResult<Recipient> {
+        let (exists, backlog, blocked) = self.redis().recipient(to, from)?;
+        Ok(Recipient {
+            exists,
+            backlog,
+            blocked: Some(blocked),
+        })
     }
 }
 

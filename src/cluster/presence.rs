@@ -58,6 +58,15 @@ end
 return out
 ";
 
+/// Where `user` is logged in, and their record there, in one round trip.
+const ONLINE: &str = r"
+local node = redis.call('GET', KEYS[1])
+if not node then return false end
+local record = redis.call('HGET', ARGV[1] .. node .. ':users', ARGV[2])
+if not record then return false end
+return {node, record}
+";
+
 /// One logged-in user as the cluster sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Online {
@@ -196,14 +205,14 @@ impl RedisStore {
 
     /// Where `user` is logged in, if anywhere.
     pub fn online_user(&self, user: &str) -> Result<Option<Online>, StoreError> {
-        let node: Option<String> =
-            self.with(|c| redis::cmd("GET").arg(key(&["online", user])).query(c))?;
-        let Some(node) = node else {
-            return Ok(None);
-        };
-        let value: Option<String> =
-            self.with(|c| redis::cmd("HGET").arg(users_key(&node)).arg(user).query(c))?;
-        Ok(value.and_then(|v| decode(user.to_string(), &node, &v)))
+        let found: Option<(String, String)> = self.with(|c| {
+            Script::new(ONLINE)
+                .key(key(&["online", user]))
+                .arg(key(&["node", ""]))
+                .arg(user)
+                .invoke(c)
+        })?;
+        Ok(found.and_then(|(node, v)| decode(user.to_string(), &node, &v)))
     }
 
     /// Users whose last logout was at unix ms `from_ms` or later, most recent first

@@ -106,7 +106,7 @@ impl State {
     fn keep_undelivered(&self, from: &str, to: &str, line: &str) {
         let store = self.store();
         // As `message` does: against `deliver_offline`, and behind a backlog.
-        let _writes = self.0.writes.lock();
+        let _writes = self.0.writes.lock(to);
         let backlog = store.offline().has_offline(to).unwrap_or(true);
         {
             let core = self.0.core.lock();

@@ -30,6 +30,7 @@ pub mod store;
 pub mod syncer;
 pub mod throttle;
 mod timer;
+mod user_locks;
 
 pub use config::{Args, Config};
 pub use login::Peer;

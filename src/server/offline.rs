@@ -101,7 +101,7 @@ impl State {
             if !(queued && handle.drained(DRAIN_WAIT)) {
                 return;
             }
-            let _writes = self.0.writes.lock();
+            let _writes = self.0.writes.lock(user);
             if let Err(e) = self
                 .store()
                 .offline()
@@ -122,7 +122,7 @@ impl State {
         if !offline.has_offline(user).unwrap_or(true) {
             return None;
         }
-        let _writes = self.0.writes.lock();
+        let _writes = self.0.writes.lock(user);
         let handle = {
             let core = self.0.core.lock();
             if !core.roster.online_on(user, conn) {

@@ -1,5 +1,5 @@
 //! The shared-state facade: one cloneable [`State`] whose methods lock, change, copy out
-//! and unlock. Feature files (`login.rs`, `messaging.rs`, `toom.rs`, `board.rs`, `p2p.rs`)
+//! and unlock. `login.rs`, `offline.rs`, `anywhere.rs` and every file of the `cmd` layer
 //! add `impl State` blocks of their own; this file holds the data and what they share.
 //!
 //! What lasts is the [`Store`]'s (`store`: DATA_DIR's files by default); lines for other
@@ -7,7 +7,7 @@
 //! (`delivery`: both do nothing on a single server).
 //!
 //! Locks and their order (take them in this order, never the reverse):
-//! `writes` → `userlog` → the store's log locks (`broadcasts`, `rooms`) → `core`. `core`
+//! `writes` (one user's stripe, never two at once) → `userlog` → the store's log locks (`broadcasts`, `rooms`) → `core`. `core`
 //! is never held across file I/O, an fsync, a sleep or a socket write: sending to a user
 //! only queues into that user's outbox. The store's other locks are leaves: none is
 //! taken while `core` is held, and `core` is not taken while they are (but for the
@@ -40,9 +40,9 @@ pub struct State(pub(super) Arc<Shared>);
 pub(super) struct Shared {
     pub config: Config,
     pub core: Mutex<Core>,
-    /// Serialises what checks and then saves: a direct message against the delivery of a
-    /// backlog (so none is left behind or overtakes it), a block against another.
-    pub writes: Mutex<()>,
+    /// Per user, what checks and then saves: a direct message to them against the
+    /// delivery of their backlog, their blocks against messages to them.
+    pub writes: super::user_locks::UserLocks,
     /// Generation of the userlog.txt last written.
     pub userlog: Mutex<u64>,
     /// Failed logins per source address; a leaf lock (nothing is taken while it is held).
@@ -166,7 +166,7 @@ impl State {
         let state = State(Arc::new(Shared {
             config,
             core: Mutex::new(core),
-            writes: Mutex::new(()),
+            writes: Default::default(),
             userlog: Mutex::new(0),
             login_throttle: Mutex::new(login_throttle),
             store,

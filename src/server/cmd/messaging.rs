@@ -26,16 +26,13 @@ impl State {
         let line = text::chat(from, &clean(text));
         let store = self.store();
         // Against `deliver_offline`: a backlog being delivered is seen, and goes first.
-        let _writes = self.0.writes.lock();
-        let backlog = match (
-            store.accounts().account_exists(to),
-            store.offline().has_offline(to),
-        ) {
-            (Ok(false), _) => return Reply::err(text::INVALID_USER),
-            (Ok(true), Ok(backlog)) => backlog,
-            (Err(e), _) | (_, Err(e)) => return save_failed(&e),
+        // Against `to`'s block of `from`: it holds before or after, not during.
+        let _writes = self.0.writes.lock(to);
+        let (backlog, blocked) = match store.recipient(to, from) {
+            Ok(r) if !r.exists => return Reply::err(text::INVALID_USER),
+            Ok(r) => (r.backlog, r.blocked),
+            Err(e) => return save_failed(&e),
         };
-        let blocked = self.cluster_blocked(to, from);
         let online = {
             let core = self.0.core.lock();
             if blocked.unwrap_or_else(|| !core.blocks.reaches(from, to)) {
@@ -76,7 +73,7 @@ impl State {
                 text::CANNOT_UNBLOCK_SELF
             });
         }
-        let _writes = self.0.writes.lock();
+        let _writes = self.0.writes.lock(by);
         match self.store().accounts().account_exists(user) {
             Ok(true) => {}
             Ok(false) => return Reply::err(text::INVALID_USER),

@@ -238,12 +238,36 @@ pub trait Store: Send + Sync {
     fn logs(&self) -> &dyn LogStore;
     fn rooms(&self) -> &dyn RoomStore;
     fn forum(&self) -> &dyn ForumStore;
+    /// What a direct message from `from` checks about `to` before it is sent.
+    fn recipient(&self, to: &str, from: &str) -> StoreResult<Recipient>;
+}
+
+/// What a direct message checks about its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub exists: bool,
+    /// Messages are waiting for them: a new one goes behind those.
+    pub backlog: bool,
+    /// Whether they blocked the sender, where the store keeps blocks beyond this node's
+    /// rule (a cluster: a block made on another node a moment ago); `None`: this node's
+    /// rule decides.
+    pub blocked: Option<bool>,
 }
 
 /// A store that is its own accounts, blocks, offline queue, logs and rooms, with a forum
 /// beside it (`FileStore`, `ClusterStore`).
 pub trait Backend: AccountStore + BlockStore + OfflineStore + LogStore + RoomStore {
     fn forum_store(&self) -> &dyn ForumStore;
+    /// [`Store::recipient`]; by default two calls, and blocks left to this node's rule.
+    fn recipient(&self, to: &str, _from: &str) -> StoreResult<Recipient> {
+        let exists = self.account_exists(to)?;
+        let backlog = exists && self.has_offline(to)?;
+        Ok(Recipient {
+            exists,
+            backlog,
+            blocked: None,
+        })
+    }
 }
 
 impl<B: Backend + Send + Sync> Store for B {
@@ -264,5 +288,8 @@ impl<B: Backend + Send + Sync> Store for B {
     }
     fn forum(&self) -> &dyn ForumStore {
         self.forum_store()
+    }
+    fn recipient(&self, to: &str, from: &str) -> StoreResult<Recipient> {
+        Backend::recipient(self, to, from)
     }
 }
