@@ -27,7 +27,8 @@
 //!   `journal`, `history`, `rooms`, `forum`, all through `store::files`: whole-line
 //!   appends, no symbolic links); the `syncer` (fsyncs, then
 //!   confirms), `throttle` (rate limits), `capacity` (the client cap), `config` and the
-//!   `timer`.
+//!   `timer`; `testing` (test builds only) gives the state-boundary tests a state on fresh
+//!   files and users on its roster without sockets.
 //! - `client` — connect and log in, parse what the user types, print what arrives,
 //!   private chat and UDP transfers.
 //! - `transfer` — the reliable UDP file transport between clients.

@@ -28,6 +28,8 @@ mod since;
 pub mod state;
 pub mod store;
 pub mod syncer;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 mod timer;
 mod user_locks;

@@ -130,14 +130,7 @@ mod tests {
     const SINCE: &str = "1 Jan 2000 00:00:00";
 
     fn state() -> (tempfile::TempDir, State) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("credentials.txt"),
-            "yoda a\nhans b\nluke c\n",
-        )
-        .unwrap();
-        let state = State::open_quiet(dir.path());
-        (dir, state)
+        crate::server::testing::state("yoda a\nhans b\nluke c\n")
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The command layer: one file per family of commands, named for what they do, each
-//! an `impl State` block of handlers that take the user and the command's arguments and
-//! answer with a [`Reply`] built from `text`'s sentences. Handlers reach durable state
-//! only through the store seam and other users only through `State::deliver`.
+//! an `impl State` block. A command is two steps: a domain function that does it and
+//! answers with what happened (`send_message` → `Sent` or `NotSent`, `change_block`,
+//! `seen_since`, `build_room` and `post_to_room` → `RoomRefused`, `history` → `History`,
+//! `udp_route` → `UdpRoute` or `PeerRefused`, the forum store's `ForumError`), tested on
+//! those values without sockets; and the handler the dispatcher calls, which renders that
+//! as a [`Reply`] of `text`'s sentences. Handlers reach durable state only through the
+//! store seam and other users only through `State::deliver`.
 //!
 //! - `messaging` — `message`, `block`, `unblock`;
 //! - `presence` — `whoelse`, `whoelsesince`, `ATU`;

@@ -13,26 +13,61 @@ fn token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// Why the broker will not put two peers in touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRefused {
+    ToSelf,
+    NoSuchUser,
+    /// The peer has blocked the asker (who, for `UDP`, is told they are offline).
+    BlockedYou,
+    Offline,
+    /// `UDP`: a file name that is not a safe plain name.
+    BadFileName,
+    /// `UDP`: the peer's client listens on no UDP port.
+    NoUdpPort,
+}
+
+impl PeerRefused {
+    /// The line for `startprivate USER`.
+    fn private_reply(self, who: &str) -> Reply {
+        match self {
+            PeerRefused::ToSelf => Reply::err(text::PRIVATE_WITH_SELF),
+            PeerRefused::NoSuchUser => Reply::err(text::INVALID_USER),
+            PeerRefused::BlockedYou => Reply::err(text::has_blocked_you(who)),
+            _ => Reply::err(text::is_offline(who)),
+        }
+    }
+}
+
+/// Where a presenter sends a `UDP` upload: the audience's address, the one-time token
+/// and, when the upload is sealed, its key (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpRoute {
+    pub addr: String,
+    pub token: String,
+    pub key: Option<String>,
+}
+
 impl State {
-    /// Why `me` may not start private messaging with `who`, if they may not.
-    fn private_refusal(&self, me: &str, who: &str) -> Option<Reply> {
+    /// Whether `me` may start private messaging with `who` (online or not).
+    fn may_ask(&self, me: &str, who: &str) -> Result<(), PeerRefused> {
         if me == who {
-            return Some(Reply::err(text::PRIVATE_WITH_SELF));
+            return Err(PeerRefused::ToSelf);
         }
         if !self.user_exists(who) {
-            return Some(Reply::err(text::INVALID_USER));
+            return Err(PeerRefused::NoSuchUser);
         }
         let blocked = self.cluster_blocked(who, me);
         if blocked.unwrap_or_else(|| !self.0.core.lock().blocks.visible(who, me)) {
-            return Some(Reply::err(text::has_blocked_you(who)));
+            return Err(PeerRefused::BlockedYou);
         }
-        None
+        Ok(())
     }
 
     /// `startprivate USER` with a session already open: the refusals, or "already".
     pub fn check_private(&self, me: &str, who: &str) -> Reply {
-        if let Some(refused) = self.private_refusal(me, who) {
-            return refused;
+        if let Err(refused) = self.may_ask(me, who) {
+            return refused.private_reply(who);
         }
         if !self.online_anywhere(who) {
             return Reply::err(text::is_offline(who));
@@ -55,8 +90,8 @@ impl State {
 
     /// `startprivate USER`: asks USER for consent; the answer arrives as an event.
     pub fn start_private(&self, me: &str, who: &str) -> Reply {
-        if let Some(refused) = self.private_refusal(me, who) {
-            return refused;
+        if let Err(refused) = self.may_ask(me, who) {
+            return refused.private_reply(who);
         }
         let mut core = self.0.core.lock();
         let ask = Event::PrivateRequest {
@@ -133,17 +168,34 @@ impl State {
         Reply::ok(vec![]).then(Then::AwaitPeer { token })
     }
 
-    /// `UDP USER FILE`: tells the audience to expect the file and the presenter where to
-    /// send it.
+    /// `UDP USER FILE`, rendered for the presenter.
     pub fn udp(&self, me: &str, who: &str, file: &str) -> Reply {
+        match self.udp_route(me, who, file) {
+            Ok(UdpRoute { addr, token, key }) => {
+                self.announce(&text::udp_upload_logged(me, file, who));
+                Reply::ok(vec![]).then(Then::UdpSend { addr, token, key })
+            }
+            Err(PeerRefused::ToSelf) => Reply::err(text::UPLOAD_TO_SELF),
+            Err(PeerRefused::BadFileName) => Reply::err(text::invalid_file_name(file)),
+            Err(PeerRefused::NoSuchUser) => Reply::err(text::INVALID_USER),
+            Err(PeerRefused::BlockedYou | PeerRefused::Offline) => {
+                Reply::err(text::is_offline(who))
+            }
+            Err(PeerRefused::NoUdpPort) => Reply::err(text::cannot_receive_files(who)),
+        }
+    }
+
+    /// `UDP USER FILE`: tells the audience to expect the file, and says where the
+    /// presenter sends it.
+    pub fn udp_route(&self, me: &str, who: &str, file: &str) -> Result<UdpRoute, PeerRefused> {
         if me == who {
-            return Reply::err(text::UPLOAD_TO_SELF);
+            return Err(PeerRefused::ToSelf);
         }
         if !crate::names::valid_name(file) {
-            return Reply::err(text::invalid_file_name(file));
+            return Err(PeerRefused::BadFileName);
         }
         if !self.user_exists(who) {
-            return Reply::err(text::INVALID_USER);
+            return Err(PeerRefused::NoSuchUser);
         }
         let blocked = self.cluster_blocked(who, me);
         let (visible, here) = {
@@ -154,12 +206,13 @@ impl State {
                 here,
             )
         };
+        if !visible {
+            return Err(PeerRefused::BlockedYou);
+        }
         let target = here.or_else(|| self.elsewhere(who).map(|r| (r.ip, r.udp_port)));
-        let Some((ip, port)) = target.filter(|_| visible) else {
-            return Reply::err(text::is_offline(who));
-        };
+        let (ip, port) = target.ok_or(PeerRefused::Offline)?;
         if port == 0 {
-            return Reply::err(text::cannot_receive_files(who));
+            return Err(PeerRefused::NoUdpPort);
         }
         let token = token();
         // Sealed when either side is on TLS: the key goes to both over their connections.
@@ -177,11 +230,38 @@ impl State {
             key: key.clone(),
         };
         self.send_anywhere(me, who, &incoming);
-        self.announce(&text::udp_upload_logged(me, file, who));
-        Reply::ok(vec![]).then(Then::UdpSend {
-            addr: format!("{ip}:{port}"),
-            token,
-            key,
-        })
+        let addr = format!("{ip}:{port}");
+        Ok(UdpRoute { addr, token, key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeerRefused;
+    use crate::server::testing;
+    use std::time::Instant;
+
+    #[test]
+    fn a_udp_upload_is_routed_to_a_visible_peer_with_a_port_and_refused_otherwise() {
+        let (_dir, s) = testing::state("yoda a\nhans b\nluke c\nleia d\n");
+        {
+            let mut core = s.0.core.lock();
+            core.roster
+                .log_in("hans", 1, &testing::peer(9999), Instant::now());
+            core.roster
+                .log_in("luke", 2, &testing::peer(0), Instant::now());
+        }
+        let refused = |who, file| s.udp_route("yoda", who, file).unwrap_err();
+        assert_eq!(refused("yoda", "f.bin"), PeerRefused::ToSelf);
+        assert_eq!(refused("hans", "../f.bin"), PeerRefused::BadFileName);
+        assert_eq!(refused("bob", "f.bin"), PeerRefused::NoSuchUser);
+        assert_eq!(refused("leia", "f.bin"), PeerRefused::Offline);
+        assert_eq!(refused("luke", "f.bin"), PeerRefused::NoUdpPort);
+        let route = s.udp_route("yoda", "hans", "f.bin").unwrap();
+        assert_eq!(route.addr, "127.0.0.1:9999");
+        assert_eq!(route.token.len(), 32);
+        assert_eq!(route.key, None, "neither side is on TLS");
+        s.change_block("hans", "yoda", true).unwrap();
+        assert_eq!(refused("hans", "f.bin"), PeerRefused::BlockedYou);
     }
 }

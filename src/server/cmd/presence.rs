@@ -17,16 +17,20 @@ impl State {
         Reply::ok(names)
     }
 
-    /// `whoelsesince SECS`, asked now.
+    /// `whoelsesince SECS`, asked now, rendered for the user.
     pub fn whoelsesince(&self, me: &str, secs: u64) -> Reply {
-        self.whoelsesince_at(me, secs, Instant::now())
+        let names = self.seen_since(me, secs, Instant::now());
+        if names.is_empty() {
+            return Reply::line(text::none_since(secs));
+        }
+        Reply::ok(names)
     }
 
-    /// `whoelsesince SECS` asked at `now`: everyone logged in at any moment of the last
-    /// SECS seconds, on any node: who is online (in login order), then who logged out
-    /// within the window (most recent first). Costs the size of the answer, not the
-    /// number of past logins.
-    pub fn whoelsesince_at(&self, me: &str, secs: u64, now: Instant) -> Reply {
+    /// `whoelsesince SECS` asked at `now`: everyone `me` may see who was logged in at any
+    /// moment of the last SECS seconds, on any node: who is online (in login order), then
+    /// who logged out within the window (most recent first). Costs the size of the
+    /// answer, not the number of past logins.
+    pub fn seen_since(&self, me: &str, secs: u64, now: Instant) -> Vec<String> {
         let online: Vec<String> = self.everyone_but(me).into_iter().map(|p| p.name).collect();
         let remote_left = self.0.presence.departed_since(secs).unwrap_or_else(|e| {
             log::warn!("presence: {e}");
@@ -42,10 +46,7 @@ impl State {
         };
         let left = left.into_iter().filter(|u| !online.contains(u)).collect();
         let left = self.visible_to(me, left);
-        if online.is_empty() && left.is_empty() {
-            return Reply::line(text::none_since(secs));
-        }
-        Reply::ok(online.into_iter().chain(left).collect())
+        online.into_iter().chain(left).collect()
     }
 
     /// `ATU`: other visible active users, on any node, with address, UDP port and login
@@ -68,16 +69,8 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use crate::server::State;
+    use crate::server::{testing, State};
     use std::time::{Duration, Instant};
-
-    fn peer() -> crate::server::Peer {
-        crate::server::Peer {
-            addr: "127.0.0.1:1".parse().unwrap(),
-            udp_port: 0,
-            p2p_port: 0,
-        }
-    }
 
     /// The worked example's rule, at a made-up `now`: anyone online at any moment of
     /// the window counts (vader, in before it and out inside it), not who left before
@@ -91,15 +84,15 @@ mod tests {
         {
             let mut core = state.0.core.lock();
             let r = &mut core.roster;
-            r.log_in("yoda", 1, &peer(), ago(100_000));
-            r.log_in("hans", 2, &peer(), ago(90_000));
-            r.log_in("leia", 3, &peer(), ago(80_000));
+            r.log_in("yoda", 1, &testing::peer(0), ago(100_000));
+            r.log_in("hans", 2, &testing::peer(0), ago(90_000));
+            r.log_in("leia", 3, &testing::peer(0), ago(80_000));
             assert!(r.log_out("leia", 3, ago(1_300)));
-            r.log_in("vader", 4, &peer(), ago(70_000));
+            r.log_in("vader", 4, &testing::peer(0), ago(70_000));
             assert!(r.log_out("vader", 4, ago(500)));
         }
         let since = |secs| {
-            let mut names = state.whoelsesince_at("yoda", secs, now).lines;
+            let mut names = state.seen_since("yoda", secs, now);
             names.sort();
             names
         };
@@ -118,7 +111,7 @@ mod tests {
         let long_ago = now - Duration::from_secs(3600);
         {
             let mut core = state.0.core.lock();
-            let peer = peer();
+            let peer = testing::peer(0);
             let mut stint = |user: &str, id, at| {
                 core.roster.log_in(user, id, &peer, at);
                 assert!(core.roster.log_out(user, id, at));
@@ -129,13 +122,13 @@ mod tests {
             stint("recent", 100_000, now);
         }
         let started = Instant::now();
-        let reply = state.whoelsesince_at("me", 60, now);
+        let reply = state.seen_since("me", 60, now);
         let took = started.elapsed();
         println!("whoelsesince 60 after 100,000 logouts: {took:?}");
-        assert_eq!(reply.lines, ["recent"]);
+        assert_eq!(reply, ["recent"]);
         assert!(took < Duration::from_millis(20), "{took:?}");
         let started = Instant::now();
-        assert_eq!(state.whoelsesince_at("me", 7200, now).lines.len(), 100_001);
+        assert_eq!(state.seen_since("me", 7200, now).len(), 100_001);
         let all = started.elapsed();
         println!("whoelsesince 7200 listing all 100,001: {all:?}");
         assert!(all < Duration::from_secs(1), "{all:?}");
