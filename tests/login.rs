@@ -40,12 +40,13 @@ fn wrong_password_retries_then_locks_and_lock_expires() {
         assert_eq!(r.lines, vec![text::INVALID_PASSWORD_RETRY]);
         assert_eq!(r.then, Then::AskPassword);
     }
+    // The lock starts once the server has this password: after `locked`.
+    let locked = Instant::now();
     let r = c.call(Command::Password {
         password: "green".into(),
     });
     assert_eq!(r.lines, vec![text::INVALID_PASSWORD_BLOCKED]);
     assert_eq!(r.then, Then::Exit { code: 1 });
-    let locked = Instant::now();
 
     // Locked for everyone, even with the right password, from another connection.
     let mut other = Client::connect(s.addr);
