@@ -83,10 +83,12 @@ fn malformed_credentials_stop_the_server_with_the_line_number() {
 
 #[test]
 fn client_reports_an_unreachable_server() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but not listening, for as long as the test runs: connecting is refused, and
+    // no other test's server can take the port meanwhile (a freed port can be).
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    held.bind(&any.into()).unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let out = Command::new(env!("CARGO_BIN_EXE_chinwag"))
         .args(["127.0.0.1", &port.to_string()])
         .stdin(Stdio::null())

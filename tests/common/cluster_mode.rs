@@ -107,7 +107,10 @@ pub fn start(dir: &Path, config: &Config, n: usize) -> (Node, Nodes) {
                 url: redis.url(),
                 node: Some(((b'a' + i as u8) as char).to_string()),
                 lease: chinwag::server::node::LEASE,
-                redis_timeout: chinwag::cluster::CALL_TIMEOUT,
+                // A binary's tests start their servers at once (3 nodes each, every
+                // write fsynced): on a loaded machine Redis may take longer than the
+                // 2 s default to answer them all. No test here pauses Redis.
+                redis_timeout: std::time::Duration::from_secs(10),
             });
             start_node(c)
         })
@@ -130,7 +133,7 @@ pub fn start(dir: &Path, config: &Config, n: usize) -> (Node, Nodes) {
 fn start_node(config: Config) -> Node {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = State::open(config).unwrap();
+    let state = State::open(config).unwrap_or_else(|e| panic!("a node did not start: {e}"));
     let s = state.clone();
     let thread = std::thread::spawn(move || server::run(listener, s).unwrap());
     Node {
