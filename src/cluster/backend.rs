@@ -81,6 +81,10 @@ impl AccountStore for ClusterStore {
     fn is_locked(&self, name: &str, _now: Instant) -> StoreResult<bool> {
         Ok(self.redis().is_locked(name)?)
     }
+    /// One round trip.
+    fn login_record(&self, name: &str, _now: Instant) -> StoreResult<(Option<String>, bool)> {
+        Ok(self.redis().login_record(name)?)
+    }
     fn add_account(&self, name: &str, secret: &str) -> StoreResult<bool> {
         Ok(self.redis().add_account(name, secret)?)
     }

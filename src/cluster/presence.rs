@@ -192,11 +192,18 @@ impl RedisStore {
     pub fn online(&self) -> Result<Vec<Online>, StoreError> {
         let nodes: Vec<String> =
             self.with(|c| redis::cmd("SMEMBERS").arg(key(&["nodes"])).query(c))?;
+        // Every node's users in one round trip.
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.cmd("HGETALL").arg(users_key(node));
+        }
+        let hashes: Vec<Vec<(String, String)>> = match nodes.is_empty() {
+            true => Vec::new(),
+            false => self.with(|c| pipe.query(c))?,
+        };
         let mut all = Vec::new();
-        for node in nodes {
-            let users: Vec<(String, String)> =
-                self.with(|c| redis::cmd("HGETALL").arg(users_key(&node)).query(c))?;
-            let found = users.into_iter().filter_map(|(u, v)| decode(u, &node, &v));
+        for (node, users) in nodes.iter().zip(hashes) {
+            let found = users.into_iter().filter_map(|(u, v)| decode(u, node, &v));
             all.extend(found);
         }
         all.sort_by(|a, b| (a.since_ms, &a.user).cmp(&(b.since_ms, &b.user)));

@@ -86,15 +86,15 @@ impl State {
             return Reply::err(text::TOO_MANY_LOGINS).then(Then::Exit { code: 1 });
         }
         let accounts = self.0.store.accounts();
-        let stored = match (accounts.secret(name), accounts.is_locked(name, now)) {
-            (Ok(None), _) => {
+        let stored = match accounts.login_record(name, now) {
+            Ok((None, _)) => {
                 return Reply::err(text::INVALID_USERNAME_RETRY).then(Then::AskUsername)
             }
-            (Ok(Some(_)), Ok(true)) => {
+            Ok((Some(_), true)) => {
                 return Reply::err(text::ACCOUNT_BLOCKED).then(Then::Exit { code: 1 })
             }
-            (Ok(Some(stored)), Ok(false)) => stored,
-            (Err(e), _) | (_, Err(e)) => return unavailable(&e),
+            Ok((Some(stored), false)) => stored,
+            Err(e) => return unavailable(&e),
         };
         if !accounts::verify(&stored, pw) {
             self.address_throttled(ip, now, true);

@@ -92,6 +92,12 @@ pub trait AccountStore {
     /// The stored password (an argon2id PHC string, or a plain one from credentials.txt).
     fn secret(&self, name: &str) -> StoreResult<Option<String>>;
     fn is_locked(&self, name: &str, now: Instant) -> StoreResult<bool>;
+    /// What a login checks first: the stored password (`None`: no such account) and
+    /// whether the account is locked; by default [`Self::secret`] then
+    /// [`Self::is_locked`].
+    fn login_record(&self, name: &str, now: Instant) -> StoreResult<(Option<String>, bool)> {
+        Ok((self.secret(name)?, self.is_locked(name, now)?))
+    }
     /// Adds an account; false if the name is taken.
     fn add_account(&self, name: &str, secret: &str) -> StoreResult<bool>;
     /// Counts a wrong password (`attempts` of them lock the account for `block`).
