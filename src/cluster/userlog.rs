@@ -43,6 +43,6 @@ pub fn write(store: &RedisStore, dir: &Path) -> io::Result<()> {
     let text = render(store).map_err(io::Error::other)?;
     let tmp = dir.join(".userlog.txt.tmp");
     crate::server::store::files::create_fresh(&tmp)?.write_all(text.as_bytes())?;
-    std::fs::rename(&tmp, dir.join("userlog.txt"))
+    crate::server::store::files::replace(&tmp, &dir.join("userlog.txt"))
     // The lock goes with the file handle.
 }

@@ -314,7 +314,7 @@ impl State {
             &mut super::store::files::create_fresh(&tmp)?,
             text.as_bytes(),
         )?;
-        std::fs::rename(&tmp, dir.join("userlog.txt"))
+        super::store::files::replace(&tmp, &dir.join("userlog.txt"))
     }
 
     /// The timer's tick: lifts expired lockouts and logs out idle users.

@@ -85,6 +85,19 @@ pub fn create_fresh(path: &Path) -> io::Result<File> {
     no_follow().write(true).create_new(true).open(path)
 }
 
+/// Puts `new` in place of `path` at once, as `rename` does, for a file rewritten whole
+/// and often (userlog.txt). It swaps the two names (RENAME_EXCHANGE) and removes the old
+/// file: replacing a name makes ext4 start writing the new file's data back inside the
+/// rename (auto_da_alloc), which was the most expensive step of a login. Where the
+/// swap cannot be made (no file at `path` yet, or a file system without it), a rename.
+pub fn replace(new: &Path, path: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, new, CWD, path, RenameFlags::EXCHANGE) {
+        Ok(()) => std::fs::remove_file(new),
+        Err(_) => std::fs::rename(new, path),
+    }
+}
+
 /// Refuses `dir` if it is a symbolic link (or not a directory); a missing one is fine.
 pub fn check_dir(dir: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(dir) {
@@ -188,5 +201,21 @@ mod tests {
         let mut f = create_fresh(&link).unwrap();
         f.write_all(b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret");
+    }
+
+    #[test]
+    fn replace_puts_the_new_file_in_place_and_leaves_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (new, path) = (dir.path().join(".new"), dir.path().join("userlog.txt"));
+        std::fs::write(&new, "first\n").unwrap();
+        replace(&new, &path).unwrap(); // nothing there yet: a rename
+        std::fs::write(&new, "second\n").unwrap();
+        replace(&new, &path).unwrap(); // swapped in, the old one removed
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["userlog.txt"]);
     }
 }
