@@ -156,18 +156,8 @@ impl RedisStore {
         self.with(|c| {
             redis::cmd(verb)
                 .arg(key(&["blocks"]))
-                .arg(format!("{who} {whom}"))
+                .arg(block_member(who, whom))
                 .exec(c)
-        })
-    }
-
-    /// Whether `who` has blocked `whom`.
-    pub fn is_blocked(&self, who: &str, whom: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
-            redis::cmd("SISMEMBER")
-                .arg(key(&["blocks"]))
-                .arg(format!("{who} {whom}"))
-                .query(c)
         })
     }
 
@@ -183,7 +173,7 @@ impl RedisStore {
                 .arg(key(&["offline", to]))
                 .cmd("SISMEMBER")
                 .arg(key(&["blocks"]))
-                .arg(format!("{to} {from}"))
+                .arg(block_member(to, from))
                 .query(c)
         })
     }
@@ -193,7 +183,7 @@ impl RedisStore {
         if whos.is_empty() {
             return Ok(Vec::new());
         }
-        let pairs: Vec<String> = whos.iter().map(|who| format!("{who} {whom}")).collect();
+        let pairs: Vec<String> = whos.iter().map(|who| block_member(who, whom)).collect();
         self.with(|c| {
             redis::cmd("SMISMEMBER")
                 .arg(key(&["blocks"]))
@@ -257,6 +247,11 @@ impl RedisStore {
                 .exec(c)
         })
     }
+}
+
+/// `who` blocked `whom`, as a member of the blocks set (`all_blocks` splits it back).
+fn block_member(who: &str, whom: &str) -> String {
+    format!("{who} {whom}")
 }
 
 /// A queued message as Redis keeps it: `SECS LINE`, the send time (Unix seconds) first.

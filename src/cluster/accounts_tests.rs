@@ -3,13 +3,17 @@
 use super::super::testing::RedisServer;
 use super::*;
 
+/// A fresh Redis, and two nodes' stores on it.
+fn two_nodes() -> (RedisServer, RedisStore, RedisStore) {
+    let redis = RedisServer::start();
+    let open = || RedisStore::open(&redis.url()).unwrap();
+    let (a, b) = (open(), open());
+    (redis, a, b)
+}
+
 #[test]
 fn one_sign_up_wins_a_name_and_failures_lock_on_every_node() {
-    let redis = RedisServer::start();
-    let (a, b) = (
-        RedisStore::open(&redis.url()).unwrap(),
-        RedisStore::open(&redis.url()).unwrap(),
-    );
+    let (_redis, a, b) = two_nodes();
     assert!(a.add_account("yoda", "wise").unwrap());
     assert!(!b.add_account("yoda", "other").unwrap());
     assert_eq!(b.secret("yoda").unwrap().as_deref(), Some("wise"));
@@ -33,11 +37,7 @@ fn one_sign_up_wins_a_name_and_failures_lock_on_every_node() {
 
 #[test]
 fn blocks_and_the_offline_queue_are_shared() {
-    let redis = RedisServer::start();
-    let (a, b) = (
-        RedisStore::open(&redis.url()).unwrap(),
-        RedisStore::open(&redis.url()).unwrap(),
-    );
+    let (_redis, a, b) = two_nodes();
     a.set_block("hans", "yoda", true).unwrap();
     a.set_block("hans", "luke", true).unwrap();
     b.set_block("hans", "luke", false).unwrap();

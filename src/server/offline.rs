@@ -152,8 +152,7 @@ mod tests {
     /// with nothing recorded as delivered: the next login gets all of it.
     #[test]
     fn a_backlog_not_written_is_kept_for_the_next_login() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = State::open_quiet(dir.path());
+        let (dir, state) = crate::server::testing::state("");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let far = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (near, addr) = listener.accept().unwrap();

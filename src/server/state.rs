@@ -374,17 +374,4 @@ impl State {
     pub(super) fn conn_handle(&self, id: ConnId) -> Option<Conn> {
         self.0.core.lock().roster.conn(id).cloned()
     }
-
-    /// Does this account exist? (A store that cannot answer is treated as "no": the
-    /// command then says the user is unknown rather than acting on a guess.)
-    pub fn user_exists(&self, user: &str) -> bool {
-        self.0
-            .store
-            .accounts()
-            .account_exists(user)
-            .unwrap_or_else(|e| {
-                log::error!("cannot look up an account: {e}");
-                false
-            })
-    }
 }

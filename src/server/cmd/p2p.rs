@@ -49,15 +49,26 @@ pub struct UdpRoute {
 }
 
 impl State {
+    /// Whether `who` has an account, and whether they blocked `me` where the store keeps
+    /// blocks beyond this node's rule: the store call `message` makes. A store that
+    /// cannot answer counts as no such user, rather than acting on a guess.
+    fn peer_check(&self, me: &str, who: &str) -> Result<Option<bool>, PeerRefused> {
+        match self.store().recipient(who, me) {
+            Ok(r) if r.exists => Ok(r.blocked),
+            Ok(_) => Err(PeerRefused::NoSuchUser),
+            Err(e) => {
+                log::error!("cannot look up an account: {e}");
+                Err(PeerRefused::NoSuchUser)
+            }
+        }
+    }
+
     /// Whether `me` may start private messaging with `who` (online or not).
     fn may_ask(&self, me: &str, who: &str) -> Result<(), PeerRefused> {
         if me == who {
             return Err(PeerRefused::ToSelf);
         }
-        if !self.user_exists(who) {
-            return Err(PeerRefused::NoSuchUser);
-        }
-        let blocked = self.cluster_blocked(who, me);
+        let blocked = self.peer_check(me, who)?;
         if blocked.unwrap_or_else(|| !self.0.core.lock().blocks.visible(who, me)) {
             return Err(PeerRefused::BlockedYou);
         }
@@ -194,10 +205,7 @@ impl State {
         if !crate::names::valid_name(file) {
             return Err(PeerRefused::BadFileName);
         }
-        if !self.user_exists(who) {
-            return Err(PeerRefused::NoSuchUser);
-        }
-        let blocked = self.cluster_blocked(who, me);
+        let blocked = self.peer_check(me, who)?;
         let (visible, here) = {
             let core = self.0.core.lock();
             let here = core.roster.online(who).map(|o| (o.ip, o.udp_port));

@@ -69,7 +69,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use crate::server::{testing, State};
+    use crate::server::testing;
     use std::time::{Duration, Instant};
 
     /// The worked example's rule, at a made-up `now`: anyone online at any moment of
@@ -104,8 +104,7 @@ mod tests {
     /// window answers in well under a millisecond's worth of work per recent user.
     #[test]
     fn whoelsesince_after_a_hundred_thousand_logins_is_fast() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = State::open_quiet(dir.path());
+        let (_dir, state) = crate::server::testing::state("");
         let now = Instant::now();
         let long_ago = now - Duration::from_secs(3600);
         {
